@@ -13,7 +13,7 @@ void print_overview() {
   std::cout << "usage: dsbench <command> [options]   (dsbench <command> --help for details)\n\n"
                "commands:\n";
   for (const auto& command : dsbench::cli::commands()) {
-    std::cout << "  " << std::left << std::setw(12) << command.name << command.summary << "\n";
+    std::cout << "  " << std::left << std::setw(16) << command.name << command.summary << "\n";
   }
   std::cout << "\nexit codes: 0 ok, 1 run failure, 2 usage/config/data error, 3 regression found\n";
 }
@@ -28,6 +28,13 @@ int dispatch(int argc, char** argv) {
   if (name == "--help" || name == "-h" || name == "help") {
     print_overview();
     return 0;
+  }
+  // Two-word commands ("bench unet", "model info") are registered under both words.
+  if (argc >= 3) {
+    const std::string two_words = name + " " + argv[2];
+    for (const auto& command : dsbench::cli::commands()) {
+      if (command.name == two_words) return command.run({argv + 3, argv + argc});
+    }
   }
   std::vector<std::string> names;
   for (const auto& command : dsbench::cli::commands()) {
