@@ -28,3 +28,16 @@ TEST(VaeTest, Sd15HasThePublishedParameterCount) {
 
 }  // namespace
 }  // namespace dsbench::diffusion
+
+namespace dsbench::diffusion {
+namespace {
+
+// ~10 GB of parameters: run by hand with --gtest_also_run_disabled_tests.
+TEST(UNetTest, DISABLED_SdxlHasThePublishedParameterCount) {
+  torch::NoGradGuard no_grad;
+  const UNet unet(UNetConfig::sdxl());
+  EXPECT_EQ(count_parameters(*unet), 2'567'463'684);
+}
+
+}  // namespace
+}  // namespace dsbench::diffusion
