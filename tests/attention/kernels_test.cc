@@ -72,6 +72,12 @@ TEST(Mmsa, GroupedMatchesDenseWithDefaultBlocksAndOtherPortraitSize) {
   EXPECT_LT(max_difference(dense(c), grouped(c, {64, 50})), 1e-5);
 }
 
+TEST(Mmsa, GroupedMatchesDenseAtALevelSizeWithHeadDim64) {
+  torch::manual_seed(9);
+  const auto c = make_case(4, 1024, 1024, MaskKind::kRandom, 2, 64);
+  EXPECT_LT(max_difference(dense(c), grouped(c, {})), 1e-5);
+}
+
 TEST(Mmsa, OneSubjectEmptyOthersNot) {
   torch::manual_seed(3);
   auto c = make_case(4, 64, 64, MaskKind::kRandom);
