@@ -221,6 +221,9 @@ ConsiStoryProcessor::ConsiStoryProcessor(ConsiStoryOptions options) : options_(o
   if (options_.mask_dropout < 0.0 || options_.mask_dropout > 1.0) {
     throw core::InputError(core::Location{"", 0, "consistory.mask_dropout"}, "a probability in [0, 1]");
   }
+  if (options_.query_blend < 0.0 || options_.query_blend > 1.0) {
+    throw core::InputError(core::Location{"", 0, "consistory.query_blend"}, "a weight in [0, 1]");
+  }
 }
 
 void ConsiStoryProcessor::set_masks(std::map<int, torch::Tensor> masks) { masks_ = std::move(masks); }
@@ -228,13 +231,19 @@ void ConsiStoryProcessor::set_masks(std::map<int, torch::Tensor> masks) { masks_
 torch::Tensor ConsiStoryProcessor::attend(const AttentionCall& call, const AttentionLayer& layer,
                                           const torch::Tensor& hidden, const torch::Tensor& context) {
   if (call.kind == AttentionKind::kCross) return VanillaProcessor().attend(call, layer, hidden, context);
-  const auto q = layer.query(hidden);
+  auto q = layer.query(hidden);
+  if (recording_) vanilla_queries_[call.layer.call_index] = q;
+  const auto stored = vanilla_queries_.find(call.layer.call_index);
+  if (!recording_ && options_.query_blend > 0.0 && step_of(call) < options_.blend_until_step &&
+      stored != vanilla_queries_.end() && stored->second.sizes() == q.sizes()) {
+    q = q * (1.0 - options_.query_blend) + stored->second * options_.query_blend;
+  }
   const auto k = layer.key(hidden);
   const auto v = layer.value(hidden);
   auto out = multi_head_attention(q, k, v, layer.heads);
   const auto batch = hidden.size(0);
   const auto rows = rows_of(call, batch);
-  if (rows.empty() || masks_.empty()) return layer.output(out);
+  if (recording_ || rows.empty() || masks_.empty()) return layer.output(out);
   const auto mask_of = [&](std::int64_t row, bool dropped) {
     const int image = rows[static_cast<std::size_t>(row)].image;
     const auto found = masks_.find(image);

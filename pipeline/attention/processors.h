@@ -103,9 +103,13 @@ class StoryDiffusionProcessor : public Processor {
 // ConsiStory-style subject-driven shared attention (baselines.md): in image i, queries
 // inside i's subject mask attend to all of i's tokens plus the subject tokens of every
 // other image of the same CFG half (masks with seeded dropout); other queries are plain.
-// Not done: the layout-diversity query blending with a vanilla pass and feature injection.
+// Layout diversity: a vanilla pass run with record_vanilla_queries(true) stores each
+// self-attention call's queries; the shared pass then uses (1−ν)Q + ν·Q_vanilla before
+// blend_until_step. Not done: feature injection (dense correspondences).
 struct ConsiStoryOptions {
   double mask_dropout = 0.5;
+  double query_blend = 0.0;  // ν
+  int blend_until_step = 0;  // query blending at steps < this
   std::uint64_t seed = 0;
 };
 
@@ -114,12 +118,16 @@ class ConsiStoryProcessor : public Processor {
   explicit ConsiStoryProcessor(ConsiStoryOptions options = {});
   // Subject mask image [H, W] per batch image (BatchRow::image).
   void set_masks(std::map<int, torch::Tensor> masks);
+  // While on, every call is vanilla and self-attention queries are kept per call index.
+  void record_vanilla_queries(bool on) { recording_ = on; }
   torch::Tensor attend(const AttentionCall& call, const AttentionLayer& layer, const torch::Tensor& hidden,
                        const torch::Tensor& context) override;
 
  private:
   ConsiStoryOptions options_;
   std::map<int, torch::Tensor> masks_;
+  bool recording_ = false;
+  std::map<int, torch::Tensor> vanilla_queries_;  // by LayerId::call_index
 };
 
 // One recorded cross-attention map: softmax(q kᵀ/√d) averaged over heads, [B, N, M].

@@ -275,6 +275,31 @@ TEST(ConsiStory, SubjectRowsShareSubjectTokensBackgroundStaysPlain) {
   EXPECT_LT(max_difference(out[3].index_select(0, inside_rows), expected.index_select(0, inside_rows)), 1e-5);
 }
 
+TEST(ConsiStory, LayoutDiversityBlendsQueriesWithTheVanillaPass) {
+  torch::NoGradGuard no_grad;
+  const auto layer = fake_layer();
+  const auto step = story_step(1);
+  const auto call = call_of(step, AttentionKind::kSelf, 4);
+  torch::manual_seed(16);
+  const auto vanilla_hidden = torch::randn({6, kTokens, kChannels});
+  const auto hidden = torch::randn({6, kTokens, kChannels});
+  ConsiStoryOptions options;
+  options.query_blend = 0.25;
+  options.blend_until_step = 2;
+  ConsiStoryProcessor processor(options);
+  processor.set_masks({{0, torch::zeros({4, 4})}, {1, torch::zeros({4, 4})}, {2, torch::zeros({4, 4})}});
+  processor.record_vanilla_queries(true);
+  EXPECT_LT(max_difference(processor.attend(call, layer, vanilla_hidden, {}), vanilla(call, layer, vanilla_hidden)), 1e-7);
+  processor.record_vanilla_queries(false);
+  const auto out = processor.attend(call, layer, hidden, {});  // empty masks: only the blend acts
+  const auto q = layer.query(hidden) * 0.75 + layer.query(vanilla_hidden) * 0.25;
+  const auto expected = layer.output(multi_head_attention(q, layer.key(hidden), layer.value(hidden), kHeads));
+  EXPECT_LT(max_difference(out, expected), 1e-6);
+  const auto late = story_step(2);  // past blend_until_step: no blending
+  const auto late_call = call_of(late, AttentionKind::kSelf, 4);
+  EXPECT_LT(max_difference(processor.attend(late_call, layer, hidden, {}), vanilla(late_call, layer, hidden)), 1e-7);
+}
+
 TEST(AttentionRecorder, RecordsHeadAveragedProbabilitiesAtChosenResolutions) {
   torch::NoGradGuard no_grad;
   const int context_channels = 12;
