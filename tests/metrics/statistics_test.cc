@@ -57,3 +57,24 @@ TEST(Statistics, ErrorsOnEmptyOrMismatched) {
 
 }  // namespace
 }  // namespace dsbench::metrics
+
+#include "metrics/grouping.h"
+
+namespace dsbench::metrics {
+namespace {
+
+TEST(Grouping, RowsPerSystemAndMetric) {
+  const std::vector<Observation> obs{{{{"system", "a"}}, "dreamsim", 0.2},
+                                     {{{"system", "a"}}, "dreamsim", 0.4},
+                                     {{{"system", "b"}}, "dreamsim", 0.6}};
+  const auto rows = summarize_groups(obs, {"system"});
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].group.at("system"), "a");
+  EXPECT_EQ(rows[0].n, 2u);
+  EXPECT_NEAR(rows[0].mean, 0.3, 1e-12);
+  EXPECT_NEAR(rows[1].mean, 0.6, 1e-12);
+  EXPECT_EQ(rows[1].metric, "dreamsim");
+}
+
+}  // namespace
+}  // namespace dsbench::metrics
