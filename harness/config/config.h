@@ -1,0 +1,109 @@
+// Run configs: YAML files (with `extends:` chains and `--set` overrides) checked against
+// one declarative schema (schema.cc) and resolved into a canonical JSON document whose
+// sha256 identifies the run. Every problem names the config file, the line and the
+// dotted key, with a "did you mean" for near misses.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+
+namespace dsbench::harness {
+
+// One story-visualization system in a run.
+// name = unique label in the run (defaults to type); type = registry name (vanilla,
+// dreamstory, storydiffusion, consistory, dreamstory-no-mmsa, dreamstory-no-mmca,
+// dreamstory-no-masks, dreamstory-no-rewrite); params = system-specific knobs, passed
+// through unchecked to the system.
+struct SystemConfig {
+  std::string name;
+  std::string type;
+  nlohmann::json params = nlohmann::json::object();
+};
+
+struct DatasetConfig {
+  std::string root;                     // absolute after loading
+  std::string format = "auto";          // auto | ds500 | jsonl | generated
+  std::vector<std::string> stories;     // story ids to keep (empty = all)
+  std::vector<std::string> categories;  // categories to keep (empty = all)
+  int limit = 0;                        // first N stories after filtering (0 = all)
+  int max_scenes = 0;                   // first N scenes of each story (0 = all)
+  std::string generator;                // for format "generated"
+  nlohmann::json generator_params = nlohmann::json::object();
+};
+
+struct DirectorBackendConfig {
+  std::string name;
+  std::string kind = "oracle";  // oracle | openai | ...
+  std::string base_url;
+  std::string model;
+  double temperature = 0.0;
+  std::int64_t seed = 0;
+  int max_tokens = 2048;
+  double timeout_s = 60.0;
+  std::string api_key_env;  // name of the environment variable holding the key, never the key
+  int concurrency = 4;
+  int max_repairs = 2;
+  bool cache = true;
+};
+
+struct DirectorConfig {
+  std::vector<DirectorBackendConfig> backends;
+  std::string templates_dir;  // absolute after loading, or empty
+};
+
+struct ModelConfig {
+  std::string profile = "tiny";  // tiny | sd15 | sdxl
+  std::string weights;           // absolute after loading, or empty
+  int threads = 2;
+};
+
+struct SamplerConfig {
+  int steps = 50;
+  double guidance = 7.5;
+  int width = 512;
+  int height = 512;
+  std::vector<std::uint64_t> seeds = {0};
+};
+
+struct StoreConfig {
+  std::string url;  // a file path (absolute after loading) or a URL with a scheme
+};
+
+struct RunConfig {
+  std::string name;
+  std::string description;
+  DatasetConfig dataset;
+  std::vector<SystemConfig> systems;
+  DirectorConfig director;
+  ModelConfig model;
+  SamplerConfig sampler;
+  std::vector<std::string> metrics;
+  StoreConfig store;
+  std::string output_dir;  // absolute after loading
+
+  nlohmann::json resolved;  // fully resolved document (extends merged, overrides applied, defaults filled, paths absolute)
+  std::string hash;         // sha256 of the canonical dump of `resolved`
+  std::string source;       // path of the top config file
+};
+
+// Loads `path`, follows `extends:`, applies `overrides` ("key.path=value", list indices
+// as `systems[1].params.lambda=0.8`), checks everything against the schema and resolves
+// paths and ${VAR} / ${VAR:-default} references. Throws core::InputError on the first
+// problem (use check_config to see them all).
+RunConfig load_config(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
+
+// Rebuilds a RunConfig from a stored `resolved` document (resume). The hash is
+// recomputed; paths are taken as stored.
+RunConfig config_from_resolved(const nlohmann::json& resolved);
+
+// Every problem at once (for `dsbench validate`); empty = ok.
+std::vector<core::InputError> check_config(const std::filesystem::path& path,
+                                           const std::vector<std::string>& overrides = {});
+
+}  // namespace dsbench::harness
