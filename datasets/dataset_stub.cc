@@ -1,0 +1,2 @@
+// Temporary: the implementation lands in the next commits.
+#include "datasets/dataset.h"
