@@ -1,0 +1,128 @@
+#include "harness/config/schema.h"
+
+namespace dsbench::harness::schema {
+namespace {
+
+using enum ValueType;
+using nlohmann::json;
+
+// Registry names of the story-visualization systems (pipeline/systems/registry).
+const std::vector<std::string> kSystemTypes = {
+    "vanilla",           "dreamstory",         "storydiffusion",       "consistory",
+    "dreamstory-no-mmsa", "dreamstory-no-mmca", "dreamstory-no-masks", "dreamstory-no-rewrite"};
+
+// Metric names the harness knows (metrics/). Keep in step with the metrics registry.
+const std::vector<std::string> kMetricNames = {
+    "dreamsim", "dc_ds", "dc_ds_strict", "detection_rate", "scene_consistency", "clip_t"};
+
+std::vector<KeySpec> build_table() {
+  return {
+      {.path = "name", .type = kString, .fallback = "", .help = "run label; defaults to the file's stem"},
+      {.path = "description", .type = kString, .fallback = ""},
+
+      {.path = "dataset", .type = kSection, .required = true},
+      {.path = "dataset.root", .type = kString, .fallback = "", .path_kind = PathKind::kPath, .must_exist = true,
+       .help = "DS-500 release folder, a JSONL file or our own sample folder"},
+      {.path = "dataset.format", .type = kString, .fallback = "auto",
+       .allowed = {"auto", "ds500", "jsonl", "official-json", "sample", "generated"}},
+      {.path = "dataset.stories", .type = kList, .fallback = json::array(), .help = "story ids to keep"},
+      {.path = "dataset.stories[]", .type = kString},
+      {.path = "dataset.categories", .type = kList, .fallback = json::array()},
+      {.path = "dataset.categories[]", .type = kString},
+      {.path = "dataset.limit", .type = kInteger, .fallback = 0, .minimum = 0, .help = "0 = every story"},
+      {.path = "dataset.max_scenes", .type = kInteger, .fallback = 0, .minimum = 0, .help = "0 = every scene"},
+      {.path = "dataset.generator", .type = kString, .fallback = "", .help = "for format: generated"},
+      {.path = "dataset.generator_params", .type = kFree, .fallback = json::object()},
+
+      {.path = "systems", .type = kList, .required = true, .minimum = 1},
+      {.path = "systems[]", .type = kSection},
+      {.path = "systems[].name", .type = kString, .fallback = "", .help = "unique in the run; defaults to type"},
+      {.path = "systems[].type", .type = kString, .required = true, .allowed = kSystemTypes},
+      {.path = "systems[].params", .type = kFree, .fallback = json::object()},
+
+      {.path = "director", .type = kSection},
+      {.path = "director.backends", .type = kList, .fallback = json::array({json::object()}), .minimum = 1},
+      {.path = "director.backends[]", .type = kSection},
+      {.path = "director.backends[].name", .type = kString, .fallback = "", .help = "defaults to kind"},
+      {.path = "director.backends[].kind", .type = kString, .fallback = "oracle",
+       .allowed = {"oracle", "openai", "replay"}},
+      {.path = "director.backends[].base_url", .type = kString, .fallback = ""},
+      {.path = "director.backends[].model", .type = kString, .fallback = ""},
+      {.path = "director.backends[].temperature", .type = kNumber, .fallback = 0.0, .minimum = 0.0, .maximum = 2.0},
+      {.path = "director.backends[].seed", .type = kInteger, .fallback = 0},
+      {.path = "director.backends[].max_tokens", .type = kInteger, .fallback = 2048, .minimum = 1},
+      {.path = "director.backends[].timeout_s", .type = kNumber, .fallback = 60.0, .minimum = 0.001},
+      {.path = "director.backends[].api_key_env", .type = kString, .fallback = "",
+       .help = "NAME of the environment variable holding the key; the key itself never goes in a config"},
+      {.path = "director.backends[].concurrency", .type = kInteger, .fallback = 4, .minimum = 1, .maximum = 256},
+      {.path = "director.backends[].max_repairs", .type = kInteger, .fallback = 2, .minimum = 0, .maximum = 20},
+      {.path = "director.backends[].cache", .type = kBoolean, .fallback = true},
+      {.path = "director.templates_dir", .type = kString, .fallback = "", .path_kind = PathKind::kPath,
+       .must_exist = true},
+
+      {.path = "model", .type = kSection},
+      {.path = "model.profile", .type = kString, .fallback = "tiny", .allowed = {"tiny", "sd15"},
+       .help = "pipeline/diffusion/profiles.h"},
+      {.path = "model.weights", .type = kString, .fallback = "", .path_kind = PathKind::kPath,
+       .help = "diffusers folder or single-file checkpoint; checked when the model loads"},
+      {.path = "model.threads", .type = kInteger, .fallback = 2, .minimum = 1, .maximum = 1024},
+
+      {.path = "sampler", .type = kSection},
+      {.path = "sampler.steps", .type = kInteger, .fallback = 50, .minimum = 1, .maximum = 1000},
+      {.path = "sampler.guidance", .type = kNumber, .fallback = 7.5, .minimum = 0.0, .maximum = 100.0},
+      {.path = "sampler.width", .type = kInteger, .fallback = 512, .minimum = 8, .maximum = 4096},
+      {.path = "sampler.height", .type = kInteger, .fallback = 512, .minimum = 8, .maximum = 4096},
+      {.path = "sampler.seeds", .type = kList, .fallback = json::array({0}), .minimum = 1},
+      {.path = "sampler.seeds[]", .type = kUnsigned},
+
+      {.path = "metrics", .type = kList, .fallback = json::array()},
+      {.path = "metrics[]", .type = kString, .allowed = kMetricNames},
+
+      {.path = "store", .type = kSection, .shorthand = "url"},
+      {.path = "store.url", .type = kString, .fallback = "runs/dsbench.sqlite", .path_kind = PathKind::kPathOrUrl,
+       .help = "SQLite file path, or a database URL (scheme://...)"},
+
+      {.path = "output_dir", .type = kString, .fallback = "runs", .path_kind = PathKind::kPath},
+  };
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& table() {
+  static const std::vector<KeySpec> rows = build_table();
+  return rows;
+}
+
+const KeySpec* find(std::string_view path) {
+  for (const auto& row : table()) {
+    if (row.path == path) return &row;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> children(std::string_view section_path) {
+  std::vector<std::string> keys;
+  const std::string prefix = section_path.empty() ? "" : std::string(section_path) + ".";
+  for (const auto& row : table()) {
+    if (row.path.size() <= prefix.size() || row.path.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = row.path.substr(prefix.size());
+    if (rest.find('.') == std::string::npos && rest.find('[') == std::string::npos) keys.push_back(rest);
+  }
+  return keys;
+}
+
+std::string type_name(ValueType type) {
+  switch (type) {
+    case kString: return "a string";
+    case kInteger: return "an integer";
+    case kUnsigned: return "a non-negative integer";
+    case kNumber: return "a number";
+    case kBoolean: return "true or false";
+    case kSection: return "a map";
+    case kList: return "a list";
+    case kFree: return "any value";
+  }
+  return "a value";
+}
+
+}  // namespace dsbench::harness::schema
