@@ -28,12 +28,12 @@ struct SystemConfig {
 
 struct DatasetConfig {
   std::string root;                     // absolute after loading
-  std::string format = "auto";          // auto | ds500 | jsonl | generated
+  std::string format = "auto";          // auto | ds500 | jsonl | official-json | generated
   std::vector<std::string> stories;     // story ids to keep (empty = all)
   std::vector<std::string> categories;  // categories to keep (empty = all)
   int limit = 0;                        // first N stories after filtering (0 = all)
   int max_scenes = 0;                   // first N scenes of each story (0 = all)
-  std::string generator;                // for format "generated"
+  std::string generator;                // for format "generated": "scaling"
   nlohmann::json generator_params = nlohmann::json::object();
 };
 

@@ -22,17 +22,21 @@ std::vector<KeySpec> build_table() {
 
       {.path = "dataset", .type = kSection, .required = true},
       {.path = "dataset.root", .type = kString, .fallback = "", .path_kind = PathKind::kPath, .must_exist = true,
-       .help = "DS-500 release folder, a JSONL file or our own sample folder"},
+       .help = "a DS-500 release folder, a JSONL dataset (folder or stories.jsonl) or a folder of per-case JSON"},
+      // datasets::Layout: ds500 = official release, jsonl = ours, official-json = per-case
+      // files; generated = datasets::generate_scaling_dataset (no root).
       {.path = "dataset.format", .type = kString, .fallback = "auto",
-       .allowed = {"auto", "ds500", "jsonl", "official-json", "sample", "generated"}},
+       .allowed = {"auto", "ds500", "jsonl", "official-json", "generated"}},
       {.path = "dataset.stories", .type = kList, .fallback = json::array(), .help = "story ids to keep"},
       {.path = "dataset.stories[]", .type = kString},
       {.path = "dataset.categories", .type = kList, .fallback = json::array()},
       {.path = "dataset.categories[]", .type = kString},
       {.path = "dataset.limit", .type = kInteger, .fallback = 0, .minimum = 0, .help = "0 = every story"},
       {.path = "dataset.max_scenes", .type = kInteger, .fallback = 0, .minimum = 0, .help = "0 = every scene"},
-      {.path = "dataset.generator", .type = kString, .fallback = "", .help = "for format: generated"},
-      {.path = "dataset.generator_params", .type = kFree, .fallback = json::object()},
+      {.path = "dataset.generator", .type = kString, .fallback = "scaling", .allowed = {"scaling"},
+       .help = "for format: generated"},
+      {.path = "dataset.generator_params", .type = kFree, .fallback = json::object(),
+       .help = "scaling: subjects (1..16), stories, scenes, seed"},
 
       {.path = "systems", .type = kList, .required = true, .minimum = 1},
       {.path = "systems[]", .type = kSection},
