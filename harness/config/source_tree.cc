@@ -237,8 +237,24 @@ Node load_document(const fs::path& path, Problems& problems) {
   return document;
 }
 
+namespace {
+void set_origin(Node& node, const Origin& origin) {
+  node.origin = origin;
+  for (auto& item : node.items) set_origin(item, origin);
+  for (auto& entry : node.entries) {
+    entry.key_origin = origin;
+    set_origin(entry.value, origin);
+  }
+}
+}  // namespace
+
 bool parse_yaml_text(const std::string& text, const Origin& origin, Node& out, Problems& problems) {
-  return parse_yaml(text, origin, out, problems);
+  if (!parse_yaml(text, origin, out, problems)) {
+    problems.back().where.line = origin.line;
+    return false;
+  }
+  set_origin(out, origin);  // the text's own lines mean nothing to the user
+  return true;
 }
 
 void merge_into(Node& base, const Node& overlay) {

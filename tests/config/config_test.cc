@@ -441,8 +441,16 @@ TEST_F(ConfigTest, BadOverrideValueType) {
   const auto error = only_problem(path, {"sampler.seeds=[1, -2]"});
   EXPECT_EQ(error.where().file, "--set sampler.seeds=[1, -2]");
   EXPECT_EQ(error.where().field, "sampler.seeds[1]");
-  EXPECT_THAT(error.what(), HasSubstr("non-negative integer"));
-  EXPECT_THAT(only_problem(path, {"sampler.seeds=[1, 2"}).what(), HasSubstr("YAML syntax error"));
+  EXPECT_EQ(error.where().line, 0);  // an override has no line
+  EXPECT_THAT(error.what(), HasSubstr("--set sampler.seeds=[1, -2]: sampler.seeds[1]: expected a non-negative integer"));
+  const auto syntax = only_problem(path, {"sampler.seeds=[1, 2"});
+  EXPECT_EQ(syntax.where().file, "--set sampler.seeds=[1, 2");
+  EXPECT_EQ(syntax.where().line, 0);
+  EXPECT_THAT(syntax.what(), HasSubstr("YAML syntax error"));
+  const auto relation = only_problem(path, {"model.weights=w.safetensors"});
+  EXPECT_EQ(relation.where().file, "--set model.weights=w.safetensors");
+  EXPECT_EQ(relation.where().line, 0);
+  EXPECT_EQ(relation.where().field, "model.weights");
 }
 
 TEST_F(ConfigTest, UnsetEnvironmentVariable) {
