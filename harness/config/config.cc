@@ -620,4 +620,25 @@ std::vector<core::InputError> check_config(const fs::path& path, const std::vect
   return to_errors(resolve(path, overrides).problems);
 }
 
+std::string describe_config_keys() {
+  std::string text;
+  for (const KeySpec& spec : schema::table()) {
+    text += spec.path + "  (" + schema::type_name(spec.type);
+    if (spec.required) text += ", required";
+    if (!spec.fallback.is_null() && spec.type != ValueType::kSection) text += ", default " + spec.fallback.dump();
+    if (!spec.allowed.empty()) text += ", one of: " + core::join(spec.allowed, " | ");
+    if (spec.type == ValueType::kList && std::isfinite(spec.minimum)) {
+      text += ", at least " + format_number(spec.minimum) + " item(s)";
+    } else if (std::isfinite(spec.minimum) || std::isfinite(spec.maximum)) {
+      text += std::isfinite(spec.minimum) ? ", min " + format_number(spec.minimum) : "";
+      text += std::isfinite(spec.maximum) ? ", max " + format_number(spec.maximum) : "";
+    }
+    if (spec.path_kind != schema::PathKind::kNone) text += ", path relative to its file";
+    text += ")";
+    if (!spec.help.empty()) text += ": " + spec.help;
+    text += "\n";
+  }
+  return text;
+}
+
 }  // namespace dsbench::harness

@@ -106,4 +106,8 @@ RunConfig config_from_resolved(const nlohmann::json& resolved);
 std::vector<core::InputError> check_config(const std::filesystem::path& path,
                                            const std::vector<std::string>& overrides = {});
 
+// Every config key, one per line: dotted path, type, default, allowed values, help.
+// Generated from the schema table, so it never drifts (`dsbench validate --keys`).
+std::string describe_config_keys();
+
 }  // namespace dsbench::harness

@@ -539,5 +539,13 @@ TEST_F(ConfigTest, CheckConfigCollectsEveryProblemAndLoadConfigThrowsTheFirst) {
   }
 }
 
+TEST(ConfigKeys, DescribesEveryKeyFromTheSchema) {
+  const std::string keys = describe_config_keys();
+  EXPECT_THAT(keys, HasSubstr("sampler.steps  (an integer, default 50, min 1, max 1000)\n"));
+  EXPECT_THAT(keys, HasSubstr("systems[].type  (a string, required, one of: vanilla | dreamstory"));
+  EXPECT_THAT(keys, HasSubstr("sampler.seeds  (a list, default [0], at least 1 item(s))"));
+  EXPECT_THAT(keys, HasSubstr("dataset.root  (a string, default \"\", path relative to its file)"));
+}
+
 }  // namespace
 }  // namespace dsbench::harness
