@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/errors.h"
 
 namespace dsbench::datasets {
@@ -28,6 +30,12 @@ struct Scene {
   std::vector<int> subjects;      // indices into Story::subjects, in prompt order
   std::string rewritten_prompt;   // names replaced by short descriptions; may be empty
   core::Location origin;          // where the scene was read (file, line, field)
+  // Official test-case name when the source has one ("07_boy_cat" in the synthetic
+  // files, test_case_name in per-case JSON); empty otherwise.
+  std::string case_name;
+  // Token indices of each subject's phrase in `prompt` (parallel to `subjects`) when the
+  // source gives them (official per-case JSON ref_token_idx); empty otherwise.
+  std::vector<std::vector<int>> subject_tokens;
 };
 
 struct Story {
@@ -73,12 +81,18 @@ struct Problem {
 // Detects the layout of `root` (a folder, or a stories.jsonl file); InputError if none.
 Layout detect_layout(const std::filesystem::path& root);
 
+// Config spellings: "ds500"/"official" -> kOfficialRelease, "jsonl"/"sample" -> kJsonl,
+// "official-json" -> kOfficialCaseJson. InputError (with did-you-mean) otherwise.
+Layout parse_layout(const std::string& name);
+
 // Autodetects the layout and reads it; throws core::InputError (file:line: field: ...)
 // on the first problem.
 Dataset load_dataset(const std::filesystem::path& root);
+Dataset load_dataset(const std::filesystem::path& root, Layout layout);
 
 // Every problem at once; empty when the dataset is valid.
 std::vector<Problem> validate_dataset(const std::filesystem::path& root);
+std::vector<Problem> validate_dataset(const std::filesystem::path& root, Layout layout);
 
 // Stories matching the selection, in dataset order; an unknown story id or category is
 // an InputError with a did-you-mean hint.
@@ -97,10 +111,19 @@ struct ScalingOptions {
   int stories = 4;
   int scenes = 6;
   std::uint64_t seed = 0;
+  // Subjects in each scene: 0 = all N in every scene (the default scaling axis);
+  // k in 1..N = exactly k per scene, chosen so every subject appears in the story
+  // (needs scenes * k >= N).
+  int subjects_per_scene = 0;
 };
 
 // Stories with N subjects (humans, animals, objects with varied attributes), scenes
 // covering every subject across each story; identical output for identical options.
+// InputError for options out of range.
 Dataset generate_scaling_dataset(const ScalingOptions& options);
+
+// Reads {"subjects", "stories", "scenes", "seed", "subjects_per_scene"} (all optional;
+// unknown keys and wrong types are InputErrors at `where`, with did-you-mean).
+ScalingOptions parse_scaling_options(const nlohmann::json& params, const core::Location& where);
 
 }  // namespace dsbench::datasets

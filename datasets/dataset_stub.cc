@@ -1,2 +1,0 @@
-// Temporary: the implementation lands in the next commits.
-#include "datasets/dataset.h"
