@@ -146,9 +146,10 @@ class Validator {
         continue;
       }
       if (child.type == ValueType::kSection || !child.fallback.is_null()) {
-        // Defaults go through the same checks, so a list default fills its items' defaults.
-        const Origin default_origin{"default of " + child.path, 0, map.origin.base_dir};
-        result[name] = value(config_detail::node_from_json(child.fallback, default_origin), child, child_key,
+        // Defaults go through the same checks, so a list default fills its items' defaults
+        // and a default section its keys'. They belong to the enclosing map: a relative
+        // default path resolves against its file, a missing key inside is reported there.
+        result[name] = value(config_detail::node_from_json(child.fallback, map.origin), child, child_key,
                              map.origin);
       }
     }
@@ -571,6 +572,11 @@ Resolution resolve(const fs::path& path, const std::vector<std::string>& overrid
   Validator validator(result.problems, Options{});
   result.resolved = validator.document(document);
   check_relations(result.resolved, document, path.stem().string(), result.problems);
+  try {
+    (void)result.resolved.dump();
+  } catch (const json::type_error&) {
+    result.problems.push_back({{document.origin.file, 0, ""}, "the config holds text that is not valid UTF-8"});
+  }
   return result;
 }
 

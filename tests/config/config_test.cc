@@ -505,6 +505,14 @@ TEST_F(ConfigTest, OpenaiBackendNeedsUrlAndModelAndAKeyName) {
   EXPECT_THAT(problems[1].what(), HasSubstr("NAME of an environment variable"));
 }
 
+TEST_F(ConfigTest, InvalidUtf8IsAProblemNotACrash) {
+  const auto path = write("run.yaml", minimal() + "description: \"caf\xe9\"\n");
+  const auto problems = check_config(path);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_EQ(problems.back().where().file, path.string());
+  EXPECT_THROW(load_config(path), core::InputError);
+}
+
 TEST_F(ConfigTest, SizeMustBeAMultipleOfEight) {
   const auto path = write("run.yaml", minimal() + "sampler: {width: 100}\n");
   const auto error = only_problem(path);
