@@ -65,8 +65,8 @@ enum class Layout {
 };
 
 struct Selection {
-  std::vector<std::string> story_ids;   // empty = all; order of the result stays dataset order
-  std::vector<std::string> categories;  // empty = all
+  std::vector<std::string> story_ids{};   // empty = all; order of the result stays dataset order
+  std::vector<std::string> categories{};  // empty = all
   int limit = 0;                        // max stories, 0 = no limit (applied after filters)
   int max_scenes = 0;                   // truncate each story's scenes, 0 = keep all
 };

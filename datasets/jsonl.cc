@@ -221,9 +221,10 @@ void read_jsonl(const fs::path& file, ReadResult& out, Problems& problems) {
     std::size_t end = bytes->find('\n', start);
     if (end == std::string::npos) end = bytes->size();
     const std::string_view line(bytes->data() + start, end - start);
+    const std::size_t line_offset = start;
     start = end + 1;
     if (core::trim(line).empty()) continue;
-    if (const auto document = parse_json(file.string(), line, line_number, problems)) {
+    if (const auto document = parse_json(file.string(), line, line_number, problems, line_offset)) {
       read_story_line(*document, out, problems);
     }
   }

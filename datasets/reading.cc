@@ -150,10 +150,11 @@ int JsonLines::line(const std::string& pointer) const {
 }
 
 std::optional<JsonDocument> parse_json(const std::string& file, std::string_view text,
-                                       int first_line, Problems& problems) {
+                                       int first_line, Problems& problems,
+                                       std::size_t first_offset) {
   if (const auto bad = first_invalid_utf8(text)) {
     problems.add(core::Location{file, first_line - 1 + line_of_offset(text, *bad), ""},
-                 "invalid UTF-8 at byte offset " + std::to_string(*bad) +
+                 "invalid UTF-8 at byte offset " + std::to_string(first_offset + *bad) +
                      " (expected UTF-8 text)");
     return std::nullopt;
   }

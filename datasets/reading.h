@@ -62,10 +62,11 @@ struct JsonDocument {
   }
 };
 
-// Parses `text` (which starts at `first_line` of `file`); records UTF-8 and syntax
-// problems and returns nothing on failure.
+// Parses `text` (which starts at `first_line` and byte `first_offset` of `file`);
+// records UTF-8 and syntax problems and returns nothing on failure.
 std::optional<JsonDocument> parse_json(const std::string& file, std::string_view text,
-                                       int first_line, Problems& problems);
+                                       int first_line, Problems& problems,
+                                       std::size_t first_offset = 0);
 
 // Reads a file as bytes; a Problem (not an exception) when it cannot be read.
 std::optional<std::string> read_bytes(const std::filesystem::path& path, Problems& problems);
