@@ -145,6 +145,12 @@ void write_official_case_json(const Story& story, std::size_t scene_index,
     throw core::RunError("story '" + story.id + "' has no scene " + std::to_string(scene_index));
   }
   const Scene& scene = story.scenes[scene_index];
+  for (const int index : scene.subjects) {
+    if (index < 0 || static_cast<std::size_t>(index) >= story.subjects.size()) {
+      throw core::RunError("story '" + story.id + "': scene subject index " + std::to_string(index) +
+                           " out of range (" + std::to_string(story.subjects.size()) + " subjects)");
+    }
+  }
   std::string name = scene.case_name;
   if (name.empty()) {
     name = (scene_index < 10 ? "0" : "") + std::to_string(scene_index);

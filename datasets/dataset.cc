@@ -142,8 +142,9 @@ Dataset load_dataset(const fs::path& root, Layout layout) {
     const Problem& first = problems.list().front();
     std::string message = first.message;
     if (problems.size() > 1) {
-      message += " (and " + std::to_string(problems.size() - 1) +
-                 " more problems; `dsbench validate --dataset " + root.string() + "` lists them all)";
+      const std::size_t more = problems.size() - 1;
+      message += " (and " + std::to_string(more) + (more == 1 ? " more problem" : " more problems") +
+                 "; `dsbench validate --dataset " + root.string() + "` lists them all)";
     }
     throw core::InputError(first.where, message);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "core/errors.h"
 #include "core/files.h"
 #include "core/text.h"
 #include "datasets/reading.h"
@@ -256,8 +257,12 @@ std::string story_to_jsonl_line(const Story& story) {
       item["prompt"] = scene.prompt;
       item["subjects"] = nlohmann::ordered_json::array();
       for (const int index : scene.subjects) {
+        if (index < 0 || static_cast<std::size_t>(index) >= story.subjects.size()) {
+          throw core::RunError("story '" + story.id + "': scene subject index " + std::to_string(index) +
+                               " out of range (" + std::to_string(story.subjects.size()) + " subjects)");
+        }
         // Names read better and survive reordering of the subject list.
-        item["subjects"].push_back(story.subjects.at(static_cast<std::size_t>(index)).name);
+        item["subjects"].push_back(story.subjects[static_cast<std::size_t>(index)].name);
       }
       item["rewritten_prompt"] = scene.rewritten_prompt;
       if (!scene.subject_tokens.empty()) item["subject_tokens"] = scene.subject_tokens;

@@ -82,13 +82,13 @@ std::optional<std::string> scene_prompt(const JsonDocument& document, const nloh
     }
     text = &item[0];
   }
+  const auto where = item.is_array() ? document.at(pointer + "/0", field + "[0]") : document.at(pointer, field);
   if (!text->is_string()) {
-    problems.add(document.at(pointer, field),
-                 "expected a scene prompt string, found " + json_type_name(*text));
+    problems.add(where, "expected a scene prompt string, found " + json_type_name(*text));
     return std::nullopt;
   }
   if (core::trim(text->get<std::string>()).empty()) {
-    problems.add(document.at(pointer, field), "is empty; expected a non-empty scene prompt");
+    problems.add(where, "is empty; expected a non-empty scene prompt");
     return std::nullopt;
   }
   return text->get<std::string>();
@@ -196,7 +196,8 @@ void read_synthetic_file(const fs::path& file, int per_case, ReadResult& out, Pr
     Scene scene;
     scene.prompt = prompt.value_or("");
     scene.subjects = indices;
-    scene.origin = document->at(prompt_pointer, prompt_field);
+    const bool wrapped = (*prompts)[i].is_array();
+    scene.origin = document->at(prompt_pointer + (wrapped ? "/0" : ""), prompt_field + (wrapped ? "[0]" : ""));
     // The official pre-processing's case name: {scene_idx:02}_{type1}_{type2}.
     scene.case_name = two_digits(i);
     for (const int index : indices) scene.case_name += "_" + pool.types[static_cast<std::size_t>(index)];

@@ -58,7 +58,11 @@ class PositionScanner {
   PositionScanner(std::string_view text, std::unordered_map<std::string, int>& lines, int first_line)
       : text_(text), lines_(lines), line_(first_line) {}
 
-  void run() { value(""); }
+  void run() {
+    // nlohmann accepts a leading UTF-8 byte-order mark; step over it the same way.
+    if (text_.starts_with("\xEF\xBB\xBF")) pos_ = 3;
+    value("");
+  }
 
  private:
   void advance() {

@@ -216,6 +216,14 @@ TEST(Jsonl, RoundTripPreservesEveryField) {
             R"({"id":"raw-1","title":"Raw","category":"raw","text":"Once upon a time.","annotated":false})");
 }
 
+TEST(Jsonl, WritingABrokenStoryIsARunError) {
+  Story story;
+  story.id = "broken";
+  story.scenes.push_back(Scene{"", "x", {2}, "", {}, "", {}});
+  EXPECT_THROW(story_to_jsonl_line(story), core::RunError);
+  EXPECT_THROW(write_official_case_json(story, 0, "unused.json"), core::RunError);
+}
+
 TEST(Jsonl, RoundTripOfAGeneratedDataset) {
   TempFolder folder;
   const Dataset generated = generate_scaling_dataset({.subjects = 7, .stories = 3, .scenes = 5, .seed = 11});

@@ -55,7 +55,9 @@ TEST(OfficialRelease, FullSharedCopyLoadsWithTrueCounts) {
   EXPECT_EQ(two.scenes[0].subjects, (std::vector<int>{6, 10}));
   EXPECT_EQ(two.scenes[0].case_name, "00_boy_pirate");
   EXPECT_TRUE(two.scenes[0].prompt.starts_with("A young boy with glasses and a bearded pirate"));
-  EXPECT_EQ(two.scenes[0].origin.line, 57);
+  EXPECT_EQ(two.scenes[0].origin.line, 58);  // the prompt string inside its list
+  EXPECT_EQ(two.scenes[0].origin.field, "scene_prompts_list[0][0]");
+  EXPECT_EQ(dataset.stories[0].scenes[3].origin.field, "scene_prompts_list[3]");
   EXPECT_EQ(dataset.stories[1].subjects[0].name, "00_Boy");
   EXPECT_EQ(dataset.stories[1].scenes[0].subjects, (std::vector<int>{86}));
   EXPECT_TRUE(dataset.stories[0].scenes[0].prompt.starts_with("A serene lake at sunset"));
@@ -128,6 +130,15 @@ TEST(OfficialRelease, SmallReleaseReadsBothPromptForms) {
   EXPECT_EQ(dataset.stories[3].title, "Small-Tale");
 }
 
+TEST(OfficialRelease, ByteOrderMarkKeepsLineNumbers) {
+  TempFolder folder;
+  folder.write("Synthetic-Cases-400/2-subject_meta.json", std::string("\xEF\xBB\xBF") + kGoodTwoSubject);
+  const Dataset dataset = load_dataset(folder.path());
+  ASSERT_EQ(dataset.stories.size(), 1u);
+  EXPECT_EQ(dataset.stories[0].scenes[1].origin.line, 7);
+  EXPECT_EQ(dataset.stories[0].scenes[1].origin.field, "scene_prompts_list[1][0]");
+}
+
 struct Malformed {
   const char* name;
   std::string two_subject_json;
@@ -179,7 +190,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "scene_character_list[0]", "expected 2"},
         Malformed{"EmptyScenePrompt",
                   replaced(kGoodTwoSubject, R"("A white cat sleeps by a brass lamp.")", R"("  ")"), 7,
-                  "scene_prompts_list[1]", "non-empty scene prompt"},
+                  "scene_prompts_list[1][0]", "non-empty scene prompt"},
         Malformed{"WrongTypeInTypeList", replaced(kGoodTwoSubject, R"("cat", "lamp"])", R"(5, "lamp"])"), 2,
                   "character_type_list[1]", "expected a string, found integer"},
         Malformed{"UnequalSceneLists", replaced(kGoodTwoSubject, ",\n        [1, 2]", ""), 9,
