@@ -1,5 +1,6 @@
 #include "harness/config/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -440,6 +441,29 @@ void check_relations(json& resolved, const Node& root, const std::string& source
     }
   }
 
+  // A system's director defaults to the first backend and must name one.
+  if (resolved["systems"].is_array() && director.is_object() && director["backends"].is_array() &&
+      !director["backends"].empty()) {
+    std::vector<std::string> backend_names;
+    for (const auto& backend : director["backends"]) {
+      if (backend.is_object() && backend["name"].is_string()) backend_names.push_back(backend["name"]);
+    }
+    auto& systems = resolved["systems"];
+    for (std::size_t i = 0; i < systems.size() && !backend_names.empty(); ++i) {
+      auto& system = systems[i];
+      if (!system.is_object()) continue;
+      if (!system["director"].is_string() || system["director"].get<std::string>().empty()) {
+        system["director"] = backend_names.front();
+        continue;
+      }
+      const std::string wanted = system["director"];
+      if (std::find(backend_names.begin(), backend_names.end(), wanted) == backend_names.end()) {
+        report(origin_at(root, {"systems", i, "director"}), "systems[" + std::to_string(i) + "].director",
+               "no director backend named '" + wanted + "'; expected one of: " + core::join(backend_names, ", "));
+      }
+    }
+  }
+
   auto& sampler = resolved["sampler"];
   if (sampler.is_object()) {
     for (const char* side : {"width", "height"}) {
@@ -516,6 +540,7 @@ RunConfig typed(const json& resolved) {
     entry.type = system.at("type").get<std::string>();
     entry.name = get_or<std::string>(system, "name", entry.type);
     entry.params = get_or<json>(system, "params", json::object());
+    entry.director = get_or<std::string>(system, "director", "");
     config.systems.push_back(std::move(entry));
   }
 
@@ -551,6 +576,31 @@ RunConfig typed(const json& resolved) {
   config.sampler.seeds = get_or<std::vector<std::uint64_t>>(sampler, "seeds", config.sampler.seeds);
 
   config.metrics = get_or<std::vector<std::string>>(resolved, "metrics", {});
+
+  const json evaluation = get_or<json>(resolved, "evaluation", json::object());
+  config.evaluation.model = get_or<std::string>(evaluation, "model", config.evaluation.model);
+  config.evaluation.weights = get_or<std::string>(evaluation, "weights", "");
+  config.evaluation.batch_size = get_or<int>(evaluation, "batch_size", config.evaluation.batch_size);
+  config.evaluation.bootstrap_samples =
+      get_or<int>(evaluation, "bootstrap_samples", config.evaluation.bootstrap_samples);
+  config.evaluation.seed = get_or<std::uint64_t>(evaluation, "seed", 0);
+
+  const json compare = get_or<json>(resolved, "compare", json::object());
+  for (const json& row : get_or<json>(compare, "thresholds", json::array())) {
+    MetricThreshold threshold;
+    threshold.metric = row.at("metric").get<std::string>();
+    threshold.higher_is_better = get_or<std::string>(row, "direction", "lower_is_better") == "higher_is_better";
+    threshold.abs_tol = get_or<double>(row, "abs_tol", 0.0);
+    threshold.rel_tol = get_or<double>(row, "rel_tol", 0.0);
+    config.compare.thresholds.push_back(std::move(threshold));
+  }
+  config.compare.timing_rel_tol = get_or<double>(compare, "timing_rel_tol", config.compare.timing_rel_tol);
+  config.compare.bootstrap_samples = get_or<int>(compare, "bootstrap_samples", config.compare.bootstrap_samples);
+  config.compare.seed = get_or<std::uint64_t>(compare, "seed", 0);
+
+  const json report = get_or<json>(resolved, "report", json::object());
+  config.report.stories = get_or<std::vector<std::string>>(report, "stories", {});
+  config.report.max_strips = get_or<int>(report, "max_strips", config.report.max_strips);
   config.store.url = get_or<std::string>(resolved.at("store"), "url", "");
   config.output_dir = get_or<std::string>(resolved, "output_dir", "");
   return config;

@@ -24,6 +24,7 @@ struct SystemConfig {
   std::string name;
   std::string type;
   nlohmann::json params = nlohmann::json::object();
+  std::string director;  // backend name that plans its stories (resolved: never empty)
 };
 
 struct DatasetConfig {
@@ -71,6 +72,35 @@ struct SamplerConfig {
   std::vector<std::uint64_t> seeds = {0};
 };
 
+// How images are scored (metrics/ and harness/evaluation).
+struct EvaluationConfig {
+  std::string model = "tiny";  // DreamSim variant
+  std::string weights;         // folder of converted safetensors; empty for tiny
+  int batch_size = 16;
+  int bootstrap_samples = 1000;
+  std::uint64_t seed = 0;
+};
+
+// When `dsbench compare` calls a change a regression.
+struct MetricThreshold {
+  std::string metric;
+  bool higher_is_better = false;
+  double abs_tol = 0.0;
+  double rel_tol = 0.0;
+};
+
+struct CompareConfig {
+  std::vector<MetricThreshold> thresholds;
+  double timing_rel_tol = 0.25;
+  int bootstrap_samples = 2000;
+  std::uint64_t seed = 0;
+};
+
+struct ReportConfig {
+  std::vector<std::string> stories;  // strips; empty = the first max_strips stories
+  int max_strips = 3;
+};
+
 struct StoreConfig {
   std::string url;  // a file path (absolute after loading) or a URL with a scheme
 };
@@ -84,6 +114,9 @@ struct RunConfig {
   ModelConfig model;
   SamplerConfig sampler;
   std::vector<std::string> metrics;
+  EvaluationConfig evaluation;
+  CompareConfig compare;
+  ReportConfig report;
   StoreConfig store;
   std::string output_dir;  // absolute after loading
 

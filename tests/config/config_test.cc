@@ -526,6 +526,45 @@ TEST_F(ConfigTest, TinyProfileRejectsWeights) {
   expect_location(error, path, 6, "model.weights");
 }
 
+TEST_F(ConfigTest, SystemDirectorDefaultsToTheFirstBackendAndMustNameOne) {
+  const auto path = write("run.yaml",
+                          "dataset:\n  root: data\nsystems:\n  - type: vanilla\n  - type: dreamstory\n"
+                          "    director: llm\ndirector:\n  backends:\n    - kind: oracle\n"
+                          "    - {name: llm, kind: replay}\n");
+  const RunConfig config = load_config(path);
+  EXPECT_EQ(config.systems[0].director, "oracle");
+  EXPECT_EQ(config.systems[1].director, "llm");
+
+  const auto bad = write("bad.yaml", minimal() + "    director: gpt\n");
+  const auto error = only_problem(bad);
+  expect_location(error, bad, 5, "systems[0].director");
+  EXPECT_THAT(error.what(), HasSubstr("no director backend named 'gpt'"));
+}
+
+TEST_F(ConfigTest, CompareEvaluationAndReportSections) {
+  const auto path = write("run.yaml", minimal() +
+                                          "compare:\n  thresholds:\n    - metric: dc_ds\n      abs_tol: 0.01\n"
+                                          "    - {metric: clip_t, direction: higher_is_better, rel_tol: 0.05}\n"
+                                          "evaluation: {model: ensemble, bootstrap_samples: 200}\n"
+                                          "report: {stories: [a, b]}\n");
+  const RunConfig config = load_config(path);
+  ASSERT_EQ(config.compare.thresholds.size(), 2u);
+  EXPECT_EQ(config.compare.thresholds[0].metric, "dc_ds");
+  EXPECT_FALSE(config.compare.thresholds[0].higher_is_better);
+  EXPECT_DOUBLE_EQ(config.compare.thresholds[0].abs_tol, 0.01);
+  EXPECT_TRUE(config.compare.thresholds[1].higher_is_better);
+  EXPECT_DOUBLE_EQ(config.compare.thresholds[1].rel_tol, 0.05);
+  EXPECT_DOUBLE_EQ(config.compare.timing_rel_tol, 0.25);
+  EXPECT_EQ(config.evaluation.model, "ensemble");
+  EXPECT_EQ(config.evaluation.bootstrap_samples, 200);
+  EXPECT_EQ(config.report.stories, (std::vector<std::string>{"a", "b"}));
+
+  const auto bad = write("bad.yaml", minimal() + "compare:\n  thresholds:\n    - {metric: x, direction: up}\n");
+  const auto error = only_problem(bad);
+  EXPECT_EQ(error.where().field, "compare.thresholds[0].direction");
+  EXPECT_THAT(error.what(), HasSubstr("higher_is_better"));
+}
+
 TEST_F(ConfigTest, CheckConfigCollectsEveryProblemAndLoadConfigThrowsTheFirst) {
   const auto path = write("run.yaml",
                           "dataset:\n  root: data\n  limt: 3\nsystems:\n  - type: vanila\n"
