@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <mutex>
 
 #include "core/errors.h"
 #include "core/hashing.h"
@@ -192,8 +191,9 @@ std::int64_t parameter_count(torch::nn::Module& module) {
 }
 
 torch::Tensor seeded_normal(std::vector<int64_t> shape, std::uint64_t seed) {
+  // The generator is private to this call; torch's sampling kernels take its mutex
+  // themselves (locking it here too would deadlock).
   auto generator = at::detail::createCPUGenerator(seed);
-  std::lock_guard<std::mutex> lock(generator.mutex());
   return torch::randn(shape, generator, torch::TensorOptions().dtype(torch::kFloat32));
 }
 
