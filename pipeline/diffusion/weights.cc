@@ -184,7 +184,7 @@ void save_weights(torch::nn::Module& module, const fs::path& file, const KeyMap&
   st::write(file, tensors);
 }
 
-std::int64_t parameter_count(torch::nn::Module& module) {
+std::int64_t parameter_count(const torch::nn::Module& module) {
   std::int64_t count = 0;
   for (const auto& parameter : module.parameters()) count += parameter.numel();
   return count;

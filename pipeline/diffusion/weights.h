@@ -45,7 +45,7 @@ LoadReport load_weights(torch::nn::Module& module, const std::vector<std::filesy
 // "" drops the tensor).
 void save_weights(torch::nn::Module& module, const std::filesystem::path& file, const KeyMap& rename = {});
 
-std::int64_t parameter_count(torch::nn::Module& module);
+std::int64_t parameter_count(const torch::nn::Module& module);
 
 // N(0, 1) float32 noise from a private generator seeded with `seed`: the same values for
 // the same seed and shape regardless of the global RNG state or thread count.

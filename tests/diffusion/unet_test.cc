@@ -1,9 +1,10 @@
+// The published parameter counts of sd15's networks are checked through the profile
+// (stable_diffusion_test.cc, ProfilesTest.Sd15NetworksHaveThePublishedParameterCounts).
 #include "pipeline/diffusion/unet.h"
 
 #include <gtest/gtest.h>
 
 #include "core/errors.h"
-#include "pipeline/diffusion/vae.h"
 
 namespace dsbench::diffusion {
 namespace {
@@ -13,24 +14,6 @@ std::int64_t count_parameters(const torch::nn::Module& module) {
   for (const auto& parameter : module.parameters()) total += parameter.numel();
   return total;
 }
-
-TEST(UNetTest, Sd15HasThePublishedParameterCount) {
-  torch::NoGradGuard no_grad;
-  const UNet unet(UNetConfig::sd15());
-  EXPECT_EQ(count_parameters(*unet), 859'520'964);
-}
-
-TEST(VaeTest, Sd15HasThePublishedParameterCount) {
-  torch::NoGradGuard no_grad;
-  const AutoencoderKL vae(VaeConfig::sd15());
-  EXPECT_EQ(count_parameters(*vae), 83'653'863);
-}
-
-}  // namespace
-}  // namespace dsbench::diffusion
-
-namespace dsbench::diffusion {
-namespace {
 
 // ~10 GB of parameters: run by hand with --gtest_also_run_disabled_tests.
 TEST(UNetTest, DISABLED_SdxlHasThePublishedParameterCount) {

@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "core/safetensors.h"
+#include "pipeline/diffusion/weights.h"
 
 namespace dsbench::diffusion {
 namespace {
@@ -113,6 +114,16 @@ TEST(ProfilesTest, NamesAndErrors) {
   EXPECT_THROW(load_models(profile_by_name("tiny"), "/nonexistent/weights"), core::InputError);
   EXPECT_THROW(load_models(profile_by_name("sd15"), ""), core::InputError);
   EXPECT_THROW(load_models(profile_by_name("sd15"), "/nonexistent/folder"), core::InputError);
+}
+
+TEST(ProfilesTest, Sd15NetworksHaveThePublishedParameterCounts) {
+  // Built once (about 1.07 billion float32 parameters, 4.3 GB); no weights are read.
+  const auto models = build_models(profile_by_name("sd15"));
+  EXPECT_EQ(parameter_count(*models.unet), 859'520'964);
+  EXPECT_EQ(parameter_count(*models.text_encoder), 123'060'480);
+  EXPECT_EQ(parameter_count(*models.vae), 83'653'863);
+  EXPECT_EQ(models.profile.default_size, 512);
+  EXPECT_EQ(models.profile.unet.cross_attention_dim, models.profile.text.hidden_size);
 }
 
 TEST(ProfilesTest, TinyWeightsAreSeededAndReproducible) {
