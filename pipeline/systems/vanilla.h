@@ -12,11 +12,10 @@
 
 #include "pipeline/diffusion/stable_diffusion.h"
 #include "pipeline/systems/registry.h"
+#include "pipeline/systems/sd_common.h"
 #include "pipeline/systems/system.h"
 
 namespace dsbench::systems {
-
-enum class ScenePromptChoice { kAuto, kPrompt, kRewritten };
 
 struct VanillaParams {
   ScenePromptChoice scene_prompt = ScenePromptChoice::kAuto;
@@ -37,9 +36,6 @@ class VanillaSystem : public System {
   SystemOutput portrait(const PortraitRequest& request) override;
   SystemOutput scene(const SceneRequest& request) override;
 
-  // The scene's prompt under `choice`; InputError if "rewritten" is asked and missing.
-  static std::string scene_prompt(const director::ScenePlan& scene, ScenePromptChoice choice);
-
  private:
   SystemOutput draw(const std::string& prompt, std::uint64_t seed, attention::RowRole role, int subject);
 
@@ -47,5 +43,8 @@ class VanillaSystem : public System {
   diffusion::SamplingOptions options_;
   ScenePromptChoice choice_ = ScenePromptChoice::kAuto;
 };
+
+// The registry's factory: params checked first, then the (shared) pipeline loaded.
+std::unique_ptr<System> make_vanilla_system(const nlohmann::json& params, const ModelSettings& model);
 
 }  // namespace dsbench::systems

@@ -60,14 +60,30 @@ TEST(VanillaTest, ScenesAreDeterministicPerSeed) {
   EXPECT_FALSE(portrait.image == first.image);
 }
 
-TEST(VanillaTest, ScenePromptChoice) {
+TEST(VanillaTest, ScenePromptParamPicksThePrompt) {
   const auto story = plan();
-  EXPECT_EQ(VanillaSystem::scene_prompt(story.scenes[0], ScenePromptChoice::kAuto),
-            "a red-braided girl walks into the forest");
-  EXPECT_EQ(VanillaSystem::scene_prompt(story.scenes[0], ScenePromptChoice::kPrompt), "Gretel walks into the forest");
-  EXPECT_EQ(VanillaSystem::scene_prompt(story.scenes[1], ScenePromptChoice::kAuto),
-            "a gingerbread house in a clearing");
-  EXPECT_THROW(VanillaSystem::scene_prompt(story.scenes[1], ScenePromptChoice::kRewritten), core::InputError);
+  auto system = create_system("vanilla", {{"scene_prompt", "prompt"}}, tiny_model());
+  EXPECT_EQ(system->scene({&story, 0, 7, {}}).info["prompt"], "Gretel walks into the forest");
+  system = create_system("vanilla", {{"scene_prompt", "rewritten"}}, tiny_model());
+  EXPECT_EQ(system->scene({&story, 0, 7, {}}).info["prompt"], "a red-braided girl walks into the forest");
+  EXPECT_THROW(system->scene({&story, 1, 7, {}}), core::InputError);  // no rewritten prompt
+  EXPECT_THROW(system->scene({&story, 2, 7, {}}), core::RunError);    // no such scene
+  EXPECT_THROW(system->portrait({&story, 1, 7}), core::RunError);     // no such subject
+}
+
+TEST(VanillaTest, EveryImageIsDeterministicAcrossSystemInstances) {
+  // Two live systems share one pipeline; after they are gone a fresh pipeline (weights
+  // seeded again) draws the same pixels.
+  const auto story = plan();
+  core::Image first;
+  {
+    const auto a = create_system("vanilla", nlohmann::json::object(), tiny_model());
+    const auto b = create_system("vanilla", nlohmann::json(nullptr), tiny_model());
+    first = a->portrait({&story, 0, 11}).image;
+    EXPECT_TRUE(first == b->portrait({&story, 0, 11}).image);
+  }
+  const auto c = create_system("vanilla", nlohmann::json::object(), tiny_model());
+  EXPECT_TRUE(first == c->portrait({&story, 0, 11}).image);
 }
 
 TEST(VanillaTest, BadParamsAreInputErrors) {
@@ -75,6 +91,10 @@ TEST(VanillaTest, BadParamsAreInputErrors) {
   EXPECT_NE(message.find("scene_prompt"), std::string::npos) << message;
   message = input_error([] { create_system("vanilla", {{"scene_prompt", "rewriten"}}, tiny_model()); });
   EXPECT_NE(message.find("did you mean 'rewritten'"), std::string::npos) << message;
+  message = input_error([] { create_system("vanilla", {{"negative_prompt", 3}}, tiny_model()); });
+  EXPECT_NE(message.find("system.params.negative_prompt"), std::string::npos) << message;
+  message = input_error([] { create_system("vanilla", nlohmann::json::array({1}), tiny_model()); });
+  EXPECT_NE(message.find("system.params"), std::string::npos) << message;
   auto model = tiny_model();
   model.profile = "sd16";
   EXPECT_THROW(create_system("vanilla", nlohmann::json::object(), model), core::InputError);

@@ -5,29 +5,21 @@
 
 #include "core/errors.h"
 #include "core/text.h"
-#include "pipeline/diffusion/stable_diffusion.h"
 #include "pipeline/systems/vanilla.h"
 
 namespace dsbench::systems {
 
 namespace {
 
-std::shared_ptr<diffusion::StableDiffusion> make_pipeline(const ModelSettings& model) {
-  const auto profile = diffusion::profile_by_name(model.profile);
-  return std::make_shared<diffusion::StableDiffusion>(diffusion::load_models(profile, model.weights),
-                                                      model.threads);
-}
+using Factory = std::function<std::unique_ptr<System>(const nlohmann::json& params, const ModelSettings& model)>;
 
-using Factory = std::function<std::unique_ptr<System>(const nlohmann::json&, const ModelSettings&)>;
-
+// One line per system type. A factory checks its params before it loads a model (so a
+// config error costs nothing) and gets the pipeline from shared_pipeline (sd_common.h).
+// Ablations are entries whose factory fixes some params of their parent system.
 // Only systems that exist are listed: a config naming a planned one gets an InputError.
 const std::vector<std::pair<std::string, Factory>>& factories() {
   static const std::vector<std::pair<std::string, Factory>> table = {
-      {"vanilla",
-       [](const nlohmann::json& params, const ModelSettings& model) -> std::unique_ptr<System> {
-         const auto parsed = VanillaParams::parse(params);
-         return std::make_unique<VanillaSystem>(make_pipeline(model), model.sampler, parsed);
-       }},
+      {"vanilla", make_vanilla_system},
   };
   return table;
 }

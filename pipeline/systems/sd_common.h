@@ -1,0 +1,64 @@
+// What every Stable-Diffusion-based system needs and should not write again: the pipeline
+// for the run's ModelSettings (shared between systems of one run), sampling options from
+// the sampler settings, checked access to the plan's subjects and scenes, the choice of a
+// scene's prompt, and a reader for `system.params` that rejects unknown keys with a
+// "did you mean" (so a typo in a config never silently falls back to a default).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "pipeline/diffusion/stable_diffusion.h"
+#include "pipeline/systems/registry.h"
+#include "pipeline/systems/system.h"
+
+namespace dsbench::systems {
+
+// The pipeline for `model`: its profile (InputError with a did-you-mean for an unknown
+// name), its weights loaded, `threads` set. Systems created with equal settings while a
+// previous pipeline is alive share it (an sd15 pipeline holds 4 GB).
+std::shared_ptr<diffusion::StableDiffusion> shared_pipeline(const ModelSettings& model);
+
+diffusion::SamplingOptions sampling_options(const SamplerSettings& sampler, const std::string& negative_prompt = "");
+
+// The plan's subject/scene a request names; RunError (naming the story) when out of range.
+const director::SubjectPlan& requested_subject(const PortraitRequest& request);
+const director::ScenePlan& requested_scene(const SceneRequest& request);
+
+// Which of a scene's prompts a system draws from: the director's rewritten prompt (names
+// replaced by short descriptions) or the prompt as written. kAuto: rewritten when there
+// is one.
+enum class ScenePromptChoice { kAuto, kPrompt, kRewritten };
+// InputError if kRewritten is asked for a scene without a rewritten prompt.
+std::string choose_scene_prompt(const director::ScenePlan& scene, ScenePromptChoice choice);
+
+// `system.params` of one system type. The constructor checks that params is an object (or
+// null) whose keys are all in `known`; getters check types and ranges. Every error is an
+// InputError whose field is "system.params.<key>".
+class SystemParams {
+ public:
+  SystemParams(const nlohmann::json& params, std::string system_type, std::vector<std::string> known);
+
+  bool has(const std::string& key) const;
+  std::string text(const std::string& key, const std::string& fallback) const;
+  double number(const std::string& key, double fallback, double min, double max) const;
+  int integer(const std::string& key, int fallback, int min, int max) const;
+  bool flag(const std::string& key, bool fallback) const;
+  // One of `allowed` (did-you-mean on a miss).
+  std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed) const;
+  // "scene_prompt": "auto" | "prompt" | "rewritten".
+  ScenePromptChoice scene_prompt(const std::string& key = "scene_prompt",
+                                 ScenePromptChoice fallback = ScenePromptChoice::kAuto) const;
+
+ private:
+  const nlohmann::json* find(const std::string& key) const;
+  [[noreturn]] void fail(const std::string& key, const std::string& expected) const;
+
+  nlohmann::json params_;
+  std::string type_;
+};
+
+}  // namespace dsbench::systems
