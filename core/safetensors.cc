@@ -109,7 +109,7 @@ File File::open(const std::filesystem::path& path) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail(path, "header", std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) fail(path, "header", "header must be a JSON object");

@@ -175,6 +175,10 @@ std::optional<JsonDocument> parse_json(const std::string& file, std::string_view
     problems.add(core::Location{file, first_line - 1 + line_of_offset(text, offset), ""},
                  "invalid JSON: " + what);
     return std::nullopt;
+  } catch (const nlohmann::json::exception& error) {
+    // Syntactically fine but unrepresentable, e.g. a number past the range of a double.
+    problems.add(core::Location{file, first_line, ""}, std::string("invalid JSON: ") + error.what());
+    return std::nullopt;
   }
 }
 
