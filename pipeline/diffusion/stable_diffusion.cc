@@ -93,7 +93,7 @@ torch::Tensor StableDiffusion::denoise(torch::Tensor latents, const torch::Tenso
 }
 
 torch::Tensor StableDiffusion::invert(torch::Tensor latents, const torch::Tensor& cond, int steps,
-                                      std::vector<attention::BatchRow> rows) {
+                                      std::vector<attention::BatchRow> rows, const StepCallback& on_step) {
   torch::NoGradGuard no_grad;
   DdimScheduler scheduler{DdimConfig{}};
   scheduler.set_timesteps(steps);
@@ -105,6 +105,7 @@ torch::Tensor StableDiffusion::invert(torch::Tensor latents, const torch::Tensor
     const auto t = timesteps[timesteps.size() - 1 - i];  // ascending
     step.step = static_cast<int>(i);
     step.timestep = t;
+    if (on_step) on_step(step);
     const auto eps = models_.unet(latents, torch::tensor(t, torch::kInt64), cond, step);
     latents = scheduler.inversion_step(eps, t, latents);
   }

@@ -56,7 +56,7 @@ class StableDiffusion {
   // DDIM inversion: clean scaled latents → the noise that denoise() maps back to them,
   // conditional only (no guidance), walking the timesteps upwards.
   torch::Tensor invert(torch::Tensor latents, const torch::Tensor& cond, int steps,
-                       std::vector<attention::BatchRow> rows = {});
+                       std::vector<attention::BatchRow> rows = {}, const StepCallback& on_step = {});
   std::vector<core::Image> decode(const torch::Tensor& latents);  // scaled latents → RGB
   torch::Tensor encode(const core::Image& image);                 // RGB → scaled latents (mean)
 

@@ -202,7 +202,99 @@ TEST(StableDiffusionTest, InversionIsDeterministicAndKeepsTheShape) {
   const auto noise = pipeline.invert(latents, cond, 3);
   EXPECT_EQ(noise.sizes(), latents.sizes());
   EXPECT_FALSE(torch::allclose(noise, latents));
-  EXPECT_TRUE(torch::equal(noise, pipeline.invert(latents, cond, 3)));
+  std::vector<std::int64_t> timesteps;
+  EXPECT_TRUE(torch::equal(noise, pipeline.invert(latents, cond, 3, {}, [&](const attention::StepInfo& step) {
+    timesteps.push_back(step.timestep);
+  })));
+  EXPECT_EQ(timesteps, (std::vector<std::int64_t>{1, 334, 667}));  // ascending DDIM timesteps for 3 steps
+}
+
+}  // namespace
+}  // namespace dsbench::diffusion
+
+namespace dsbench::diffusion {
+namespace {
+
+namespace st = core::safetensors;
+
+const std::filesystem::path kUNetFixtures = std::filesystem::path(DSBENCH_SOURCE_DIR) / "tests/fixtures/unet";
+
+// UNET_CONV and VAE of scripts/fixtures/make_unet_fixtures.py, with a 12-wide text encoder.
+Profile single_file_profile() {
+  Profile profile;
+  profile.name = "single-file";
+  profile.unet.block_out_channels = {8, 16};
+  profile.unet.layers_per_block = 1;
+  profile.unet.down_block_has_attention = {true, true};
+  profile.unet.transformer_layers_per_block = {1, 2};
+  profile.unet.attention_heads = {2, 2};
+  profile.unet.cross_attention_dim = 12;
+  profile.unet.norm_num_groups = 4;
+  profile.vae.block_out_channels = {8, 16};
+  profile.vae.layers_per_block = 1;
+  profile.vae.norm_num_groups = 4;
+  profile.text = ClipTextConfig::tiny();
+  profile.text.vocab_size = 100;
+  profile.text.hidden_size = 12;
+  profile.text.heads = 2;
+  profile.text.layers = 1;
+  return profile;
+}
+
+TEST(ProfilesTest, SingleFileCheckpointLoadsEveryNetwork) {
+  const auto profile = single_file_profile();
+  // The UNet and VAE under their original (CompVis) names, plus a text encoder under
+  // cond_stage_model.transformer.*, in one file.
+  std::map<std::string, st::OwnedTensor> tensors;
+  const auto original = st::File::open(kUNetFixtures / "original_checkpoint.safetensors");
+  for (const auto& key : original.names()) {
+    const auto& view = original.tensor(key);
+    tensors[key] = {view.dtype, view.shape, std::vector<std::uint8_t>(view.data, view.data + view.bytes)};
+  }
+  ClipTextModel text(profile.text);
+  init_seeded(*text, 5);
+  const auto text_file = std::filesystem::path(DSBENCH_BINARY_DIR) / "tests/diffusion/text_only.safetensors";
+  std::filesystem::create_directories(text_file.parent_path());
+  save_weights(*text, text_file, [](const std::string& name) { return "cond_stage_model.transformer." + name; });
+  const auto text_tensors = st::File::open(text_file);
+  for (const auto& key : text_tensors.names()) {
+    const auto& view = text_tensors.tensor(key);
+    tensors[key] = {view.dtype, view.shape, std::vector<std::uint8_t>(view.data, view.data + view.bytes)};
+  }
+  const auto checkpoint = std::filesystem::path(DSBENCH_BINARY_DIR) / "tests/diffusion/single_file.safetensors";
+  st::write(checkpoint, tensors);
+
+  const auto loaded = load_models(profile, checkpoint);
+  EXPECT_NE(loaded.unet_source.find("single file"), std::string::npos) << loaded.unet_source;
+  // The same numbers as the diffusers-named fixture files.
+  auto unet = build_models(profile).unet;
+  load_unet_weights(*unet, kUNetFixtures / "unet_conv_weights.safetensors", WeightLayout::kDiffusers);
+  const auto unet_loaded = loaded.unet->named_parameters();
+  for (const auto& item : unet->named_parameters()) {
+    ASSERT_TRUE(torch::equal(item.value(), unet_loaded[item.key()])) << item.key();
+  }
+  auto vae = build_models(profile).vae;
+  load_vae_weights(*vae, kUNetFixtures / "vae_weights.safetensors", WeightLayout::kDiffusers);
+  const auto vae_loaded = loaded.vae->named_parameters();
+  for (const auto& item : vae->named_parameters()) {
+    ASSERT_TRUE(torch::equal(item.value(), vae_loaded[item.key()])) << item.key();
+  }
+  const auto text_loaded = loaded.text_encoder->named_parameters();
+  for (const auto& item : text->named_parameters()) {
+    ASSERT_TRUE(torch::equal(item.value(), text_loaded[item.key()])) << item.key();
+  }
+
+  // Without the text encoder the file is rejected, naming what is missing.
+  for (auto it = tensors.begin(); it != tensors.end();) {
+    it = it->first.rfind("cond_stage_model.", 0) == 0 ? tensors.erase(it) : std::next(it);
+  }
+  st::write(checkpoint, tensors);
+  try {
+    load_models(profile, checkpoint);
+    FAIL() << "a checkpoint without text encoder weights was accepted";
+  } catch (const core::InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("single_file.safetensors"), std::string::npos) << error.what();
+  }
 }
 
 }  // namespace
