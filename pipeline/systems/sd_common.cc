@@ -39,6 +39,12 @@ std::shared_ptr<diffusion::StableDiffusion> shared_pipeline(const ModelSettings&
   return pipeline;
 }
 
+void use_vanilla_attention(diffusion::StableDiffusion& pipeline) {
+  auto& unet = pipeline.unet();
+  unet->set_processor(std::make_shared<attention::VanillaProcessor>());
+  for (const auto& layer : unet->attention_layers()) unet->set_layer_processor(layer.name, nullptr);
+}
+
 diffusion::SamplingOptions sampling_options(const SamplerSettings& sampler, const std::string& negative_prompt) {
   diffusion::SamplingOptions options;
   options.steps = sampler.steps;

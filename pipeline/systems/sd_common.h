@@ -22,6 +22,22 @@ namespace dsbench::systems {
 // previous pipeline is alive share it (an sd15 pipeline holds 4 GB).
 std::shared_ptr<diffusion::StableDiffusion> shared_pipeline(const ModelSettings& model);
 
+// Systems of a run share pipelines, so attention processors must not leak from one
+// system's image into another's: use_vanilla_attention puts vanilla attention back on
+// every UNet layer (default and per-layer overrides); a system that installs processors
+// holds a VanillaAttentionRestorer while it draws.
+void use_vanilla_attention(diffusion::StableDiffusion& pipeline);
+class VanillaAttentionRestorer {
+ public:
+  explicit VanillaAttentionRestorer(diffusion::StableDiffusion& pipeline) : pipeline_(pipeline) {}
+  ~VanillaAttentionRestorer() { use_vanilla_attention(pipeline_); }
+  VanillaAttentionRestorer(const VanillaAttentionRestorer&) = delete;
+  VanillaAttentionRestorer& operator=(const VanillaAttentionRestorer&) = delete;
+
+ private:
+  diffusion::StableDiffusion& pipeline_;
+};
+
 diffusion::SamplingOptions sampling_options(const SamplerSettings& sampler, const std::string& negative_prompt = "");
 
 // The plan's subject/scene a request names; RunError (naming the story) when out of range.

@@ -19,6 +19,7 @@ VanillaSystem::VanillaSystem(std::shared_ptr<diffusion::StableDiffusion> pipelin
 SystemOutput VanillaSystem::draw(const std::string& prompt, std::uint64_t seed, attention::RowRole role,
                                  int subject) {
   const diffusion::ImageRequest request{prompt, seed, role, subject};
+  use_vanilla_attention(*pipeline_);  // whatever another system sharing the pipeline left
   SystemOutput output;
   output.image = pipeline_->generate({request}, options_).front();
   output.info = {{"prompt", prompt}};

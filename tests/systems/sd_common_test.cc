@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/errors.h"
+#include "pipeline/attention/processor.h"
 
 namespace dsbench::systems {
 namespace {
@@ -83,6 +84,53 @@ TEST(SamplingOptionsTest, CopiesTheSamplerSettings) {
   EXPECT_EQ(options.width, 64);
   EXPECT_EQ(options.height, 128);
   EXPECT_EQ(options.negative_prompt, "blurry");
+}
+
+}  // namespace
+}  // namespace dsbench::systems
+
+namespace dsbench::systems {
+namespace {
+
+// Adds a constant to every attention output: images drawn through it differ.
+class ShiftingProcessor : public attention::Processor {
+ public:
+  torch::Tensor attend(const attention::AttentionCall& call, const attention::AttentionLayer& layer,
+                       const torch::Tensor& hidden, const torch::Tensor& context) override {
+    ++calls;
+    return vanilla_.attend(call, layer, hidden, context) + 0.5;
+  }
+  int calls = 0;
+
+ private:
+  attention::VanillaProcessor vanilla_;
+};
+
+TEST(SharedPipelineTest, VanillaAttentionIsRestoredBetweenSystems) {
+  ModelSettings model;
+  model.threads = 1;
+  model.sampler.steps = 2;
+  model.sampler.width = model.sampler.height = 64;
+  const auto pipeline = shared_pipeline(model);
+  const auto options = sampling_options(model.sampler);
+  const auto clean = pipeline->generate({{"a lighthouse", 3}}, options).front();
+  const auto shifting = std::make_shared<ShiftingProcessor>();
+  {
+    const VanillaAttentionRestorer restorer(*pipeline);
+    pipeline->unet()->set_processor(shifting);
+    pipeline->unet()->set_layer_processor(pipeline->unet()->attention_layers().back().name, shifting);
+    EXPECT_FALSE(pipeline->generate({{"a lighthouse", 3}}, options).front() == clean);
+    EXPECT_GT(shifting->calls, 0);
+  }
+  const int calls = shifting->calls;
+  EXPECT_TRUE(pipeline->generate({{"a lighthouse", 3}}, options).front() == clean);
+  EXPECT_EQ(shifting->calls, calls);
+  // vanilla resets whatever a previous system left behind.
+  pipeline->unet()->set_processor(shifting);
+  const director::StoryPlan story{"s", {{"Ann", "woman", "a lighthouse", "a woman"}}, {}};
+  const auto vanilla = create_system("vanilla", nlohmann::json::object(), model);
+  EXPECT_TRUE(vanilla->portrait({&story, 0, 3}).image == clean);
+  EXPECT_EQ(shifting->calls, calls);
 }
 
 }  // namespace
