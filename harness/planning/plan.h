@@ -94,6 +94,12 @@ Plan make_plan(const harness::RunConfig& config, const datasets::Dataset& select
 // dataset.max_scenes when set). Replaces group.items and group.cost; sets items_known.
 void expand_group(const harness::RunConfig& config, const director::StoryPlan& story_plan, PlanGroup& group);
 
+// The plan as `dsbench run --dry-run` prints it: systems x stories x scenes x seeds, item
+// counts per system and kind, totals, and one line per story (the first `max_story_lines`).
+// `shard_note` ("K/N") says which part of the run the plan is, when sharded.
+std::string describe_plan(const harness::RunConfig& config, const datasets::Dataset& selected, const Plan& plan,
+                          const std::string& shard_note = "", std::size_t max_story_lines = 30);
+
 // --shard K/N: this process covers shard `index` (0-based) of `count`.
 struct ShardSpec {
   int index = 0;

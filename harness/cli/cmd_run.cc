@@ -1,0 +1,100 @@
+// dsbench run: plans a config into work items and runs them (or prints the plan with
+// --dry-run). Exit 0 when the run finished without failures, 1 when an item failed or
+// the run was interrupted, 2 for config/data problems.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "harness/cli/command.h"
+#include "harness/config/config.h"
+#include "harness/executor/executor.h"
+#include "harness/executor/progress.h"
+#include "harness/executor/stop.h"
+#include "harness/planning/plan.h"
+#include "pipeline/systems/registry.h"
+
+namespace dsbench::cli {
+namespace {
+
+namespace po = boost::program_options;
+
+int dry_run(const harness::RunConfig& config, const std::optional<planning::ShardSpec>& shard) {
+  const datasets::Dataset selected = planning::load_selected_dataset(config);
+  planning::Plan plan = planning::make_plan(config, selected);
+  if (shard) plan = planning::shard(plan, shard->index, shard->count);
+  std::cout << planning::describe_plan(config, selected, plan, shard ? shard->to_string() : "");
+  std::cout << "dry run: nothing was run and the store was not opened\n";
+  return 0;
+}
+
+void print_outcome(const executor::Outcome& outcome) {
+  std::cerr << "run " << outcome.run_id << ": " << outcome.status << " (" << outcome.completed << " item(s) done now, "
+            << outcome.done_before << " before, " << outcome.failed_total << " failed, " << outcome.remaining
+            << " remaining of " << outcome.planned << ")\n";
+  if (!outcome.stage_seconds.empty()) {
+    std::cerr << "stage times:";
+    for (const auto& [stage, seconds] : outcome.stage_seconds) std::cerr << " " << stage << " " << seconds << "s";
+    std::cerr << "\n";
+  }
+  std::cerr << "images under " << outcome.run_dir.string() << "\n";
+  if (outcome.interrupted) std::cerr << "interrupted: resume with dsbench run --resume " << outcome.run_id << " --config ...\n";
+}
+
+int run_run(const Arguments& args) {
+  po::options_description options("options");
+  options.add_options()
+      ("config", po::value<std::string>(), "the run config (YAML)")
+      ("set", po::value<std::vector<std::string>>()->composing(),
+       "override a config key, e.g. --set sampler.steps=4 (repeatable)")
+      ("dry-run", "print the plan (systems x stories x scenes x seeds, item counts) and exit without running")
+      ("resume", po::value<std::string>(), "resume run RUN (by default a run of the same config that is unfinished is resumed)")
+      ("shard", po::value<std::string>(),
+       "run only shard K/N (0-based) of the items; 'auto' reads $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT, "
+       "'auto/N' also $JOB_COMPLETION_INDEX")
+      ("workers-id", po::value<std::string>(), "name of this worker in the store (default host:pid)")
+      ("lease", po::value<double>()->default_value(600.0), "seconds a claimed item stays reserved without a heartbeat")
+      ("no-progress", "no progress bar or progress lines");
+  po::positional_options_description positional;
+  po::variables_map values;
+  if (!parse_command_line(args,
+                          "run --config FILE [--set KEY=VALUE]... [--dry-run] [--resume RUN] [--shard K/N] "
+                          "[--workers-id NAME] [--no-progress]",
+                          options, positional, values)) {
+    return 0;
+  }
+  if (!values.count("config")) throw core::InputError("run needs --config FILE (see: dsbench run --help)");
+  const auto overrides =
+      values.count("set") ? values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const harness::RunConfig config = harness::load_config(values["config"].as<std::string>(), overrides);
+  std::optional<planning::ShardSpec> shard;
+  if (values.count("shard")) shard = planning::parse_shard(values["shard"].as<std::string>());
+  if (values.count("dry-run")) return dry_run(config, shard);
+
+  executor::Options run_options;
+  if (values.count("resume")) run_options.resume_run = values["resume"].as<std::string>();
+  if (values.count("workers-id")) run_options.worker_id = values["workers-id"].as<std::string>();
+  run_options.shard = shard;
+  run_options.lease_seconds = values["lease"].as<double>();
+  if (run_options.lease_seconds <= 0) throw core::InputError(core::Location{"", 0, "--lease"}, "a positive number of seconds");
+  if (!values.count("no-progress")) {
+    run_options.progress = &std::cerr;
+    run_options.progress_terminal = executor::is_terminal(std::cerr);
+  }
+  run_options.log = &std::cerr;
+  const executor::StopSignals signals;
+  run_options.stop_requested = [] { return executor::StopSignals::requested(); };
+
+  const executor::Outcome outcome = executor::execute(
+      config, run_options, [](const harness::SystemConfig& system, const systems::ModelSettings& model) {
+        return systems::create_system(system.type, system.params, model);
+      });
+  print_outcome(outcome);
+  return static_cast<int>(outcome.exit_code());
+}
+
+}  // namespace
+
+DSBENCH_COMMAND("run", "run a config's systems over its stories (or --dry-run to print the plan)", run_run);
+
+}  // namespace dsbench::cli
