@@ -157,6 +157,7 @@ struct StageTiming {
   std::string stage;
   std::string system;
   double seconds = 0.0;
+  std::string worker;        // timings add up per (stage, system, worker)
 };
 
 struct Embedding {
@@ -194,6 +195,9 @@ class Store {
   void fail_item(ItemId item, const std::string& error);
   std::size_t reset_unfinished(RunId run);  // running|failed -> pending; returns how many
   std::size_t release_worker(RunId run, const std::string& worker);  // running of a worker -> pending
+  // Pending scenes whose group has a failed portrait can never run: marks them failed
+  // (naming the portrait) and returns how many.
+  std::size_t fail_blocked_scenes(RunId run);
   std::optional<ItemRow> find_item(RunId run, const ItemKey& key) const;
   ItemRow get_item(ItemId id) const;
   std::vector<ItemRow> list_items(RunId run, const std::string& status = "") const;
@@ -214,7 +218,7 @@ class Store {
   std::vector<BenchmarkResult> benchmark_results(std::optional<RunId> run = std::nullopt,
                                                  const std::string& suite = "") const;
   void add_stage_timings(RunId run, const std::vector<StageTiming>& timings);
-  std::vector<StageTiming> stage_timings(RunId run) const;  // summed per (stage, system)
+  std::vector<StageTiming> stage_timings(RunId run) const;  // summed over workers per (stage, system)
 
   // Embedding cache, keyed by (image sha256, model, preprocessing version).
   std::vector<std::optional<std::vector<float>>> get_embeddings(const std::vector<std::string>& image_sha256,

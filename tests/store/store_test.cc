@@ -1,0 +1,375 @@
+// The run store: migrations, uniqueness of items, claims and leases, idempotent
+// completion, concurrent workers, metric upserts (NaN kept), the embedding cache, the
+// director call store, merge, and the errors for files that are not stores.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "core/errors.h"
+#include "harness/store/store.h"
+
+namespace dsbench::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("dsbench_store_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static NewRun new_run(const std::string& hash = "hash-a") {
+    return {"smoke", R"({"name":"smoke"})", hash, "0.1.0", "host", "/tmp/out"};
+  }
+
+  // Two groups: each with 2 portraits and 3 scenes.
+  static std::vector<NewItem> plan() {
+    std::vector<NewItem> items;
+    for (const std::string story : {"s1", "s2"}) {
+      const std::string group = "vanilla/" + story + "/seed-0";
+      for (int i = 0; i < 2; ++i) items.push_back({{"vanilla", story, "portrait", i, 0}, group, 1.0, "p"});
+      for (int i = 0; i < 3; ++i) items.push_back({{"vanilla", story, "scene", i, 0}, group, 2.0, "scene"});
+    }
+    return items;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(StoreTest, CreatesTheSchemaAndReopens) {
+  const fs::path path = dir_ / "sub/dir/runs.sqlite";
+  {
+    Store store = Store::open(path);
+    EXPECT_EQ(store.schema_version(), current_schema_version());
+    EXPECT_GE(current_schema_version(), 1);
+    const RunId id = store.create_run(new_run());
+    EXPECT_EQ(store.get_run(id).status, "created");
+  }
+  Store again = Store::open(path);
+  ASSERT_EQ(again.list_runs().size(), 1u);
+  EXPECT_EQ(again.list_runs()[0].config_hash, "hash-a");
+  EXPECT_EQ(again.list_runs()[0].created_at.size(), 20u);  // 2026-11-25T07:31:02Z
+}
+
+TEST_F(StoreTest, NotAStoreIsAnInputErrorNamingTheFile) {
+  const fs::path path = dir_ / "notes.sqlite";
+  std::ofstream(path) << "these are my notes, not a database; they are long enough to look like a header....\n";
+  try {
+    (void)Store::open(path);
+    FAIL() << "expected an InputError";
+  } catch (const core::InputError& error) {
+    EXPECT_THAT(error.what(), HasSubstr(path.string()));
+    EXPECT_THAT(error.what(), HasSubstr("not a dsbench run store"));
+  }
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefused) {
+  const fs::path path = dir_ / "future.sqlite";
+  { Store store = Store::open(path); }
+  {
+    // Stamp a version from the future with the sqlite3 CLI-free route: reopen and bump.
+    Store store = Store::open(path);
+    (void)store;
+  }
+  // A store written by a newer dsbench: user_version beyond ours.
+  {
+    std::string command = "sqlite3 '" + path.string() + "' 'PRAGMA user_version = 999'";
+    if (std::system(command.c_str()) != 0) GTEST_SKIP() << "sqlite3 CLI not installed";
+  }
+  try {
+    (void)Store::open(path);
+    FAIL() << "expected an InputError";
+  } catch (const core::InputError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("schema version 999 is newer"));
+    EXPECT_THAT(error.what(), HasSubstr(path.string()));
+  }
+}
+
+TEST_F(StoreTest, AddingAPlanTwiceNeverDuplicatesAnItem) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  EXPECT_EQ(store.add_items(run, plan()), 10u);
+  EXPECT_EQ(store.add_items(run, plan()), 0u);
+  EXPECT_EQ(store.list_items(run).size(), 10u);
+  EXPECT_THROW(store.add_items(run, {{{"vanilla", "s1", "banner", 0, 0}, "g", 1.0, ""}}), core::RunError);
+}
+
+TEST_F(StoreTest, ScenesWaitForTheirGroupsPortraits) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  store.add_items(run, plan());
+  std::vector<std::string> order;
+  while (auto item = store.claim_next_item(run, {"w", 60.0, {}})) {
+    order.push_back(item->key.story + "/" + item->key.kind + std::to_string(item->key.index));
+    // Hold the first portrait of s1 open while others are claimed.
+    if (order.size() == 1) {
+      auto second = store.claim_next_item(run, {"w", 60.0, {}});
+      ASSERT_TRUE(second);
+      order.push_back(second->key.story + "/" + second->key.kind + std::to_string(second->key.index));
+      auto third = store.claim_next_item(run, {"w", 60.0, {}});
+      ASSERT_TRUE(third);
+      // s1's scenes are blocked by its running portraits: the next claim is s2's portrait.
+      EXPECT_EQ(third->key.story, "s2");
+      EXPECT_EQ(third->key.kind, "portrait");
+      store.complete_item(second->id, {}, 0.1, {});
+      store.complete_item(third->id, {}, 0.1, {});
+    }
+    store.complete_item(item->id, {{"note", 1}}, 0.5, {});
+  }
+  EXPECT_EQ(order.size(), 9u);  // every item but the third claim, which was completed inside
+  const auto items = store.list_items(run, "done");
+  EXPECT_EQ(items.size(), 10u);
+}
+
+TEST_F(StoreTest, CompleteIsAtomicAndIdempotent) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  store.add_items(run, plan());
+  const auto item = store.claim_next_item(run, {"w", 60.0, {}});
+  ASSERT_TRUE(item);
+  EXPECT_EQ(item->status, "running");
+  EXPECT_EQ(item->attempts, 1);
+  const std::vector<ArtifactRecord> artifacts = {{"portrait", "image", "a/b.png", std::string(64, 'a'), 123},
+                                                 {"mask", "mask_00", "a/b.mask.png", std::string(64, 'b'), 45}};
+  EXPECT_TRUE(store.complete_item(item->id, {{"retries", 2}}, 1.5, artifacts));
+  EXPECT_FALSE(store.complete_item(item->id, {{"retries", 9}}, 9.0, artifacts));
+  const ItemRow done = store.get_item(item->id);
+  EXPECT_EQ(done.status, "done");
+  EXPECT_EQ(done.info["retries"], 2);
+  EXPECT_DOUBLE_EQ(done.seconds, 1.5);
+  const auto rows = store.artifacts_of_item(item->id);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].path, "a/b.png");
+  EXPECT_EQ(rows[0].bytes, 123);
+  EXPECT_EQ(rows[1].key.story, "s1");
+  EXPECT_EQ(store.artifacts_of_run(run).size(), 2u);
+  // A failure after completion does not undo it.
+  store.fail_item(item->id, "late failure");
+  EXPECT_EQ(store.get_item(item->id).status, "done");
+}
+
+TEST_F(StoreTest, ExpiredLeaseIsClaimedAgainAndHeartbeatKeepsIt) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  store.add_items(run, {{{"vanilla", "s1", "portrait", 0, 0}, "g1", 1.0, ""},
+                        {{"vanilla", "s1", "portrait", 1, 0}, "g1", 1.0, ""}});
+  const auto kept = store.claim_next_item(run, {"alive", 600.0, {}});
+  ASSERT_TRUE(kept);
+  const auto first = store.claim_next_item(run, {"dead", -1.0, {}});  // lease already expired
+  ASSERT_TRUE(first);
+  EXPECT_NE(kept->id, first->id);
+  EXPECT_TRUE(store.heartbeat(kept->id, "alive", 600.0));
+  EXPECT_FALSE(store.heartbeat(kept->id, "someone-else", 600.0));
+  const auto again = store.claim_next_item(run, {"rescuer", 600.0, {}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, first->id);
+  EXPECT_EQ(again->attempts, 2);
+  EXPECT_EQ(again->worker, "rescuer");
+  EXPECT_FALSE(store.heartbeat(first->id, "dead", 600.0));  // the dead worker lost it
+  EXPECT_FALSE(store.claim_next_item(run, {"late", 600.0, {}}));
+}
+
+TEST_F(StoreTest, ClaimsStayInsideTheShardsGroups) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  store.add_items(run, plan());
+  std::set<std::string> stories;
+  while (auto item = store.claim_next_item(run, {"w", 60.0, {"vanilla/s2/seed-0"}})) {
+    stories.insert(item->key.story);
+    store.complete_item(item->id, {}, 0.0, {});
+  }
+  EXPECT_EQ(stories, std::set<std::string>{"s2"});
+  EXPECT_EQ(store.list_items(run, "pending").size(), 5u);
+}
+
+TEST_F(StoreTest, FailedPortraitFailsItsScenesAndResetRetriesThem) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  store.add_items(run, plan());
+  const auto portrait = store.claim_next_item(run, {"w", 60.0, {}});
+  store.fail_item(portrait->id, "out of memory");
+  EXPECT_EQ(store.fail_blocked_scenes(run), 3u);
+  const auto failed = store.list_items(run, "failed");
+  ASSERT_EQ(failed.size(), 4u);
+  EXPECT_THAT(failed[1].error, HasSubstr("out of memory"));
+  EXPECT_EQ(store.reset_unfinished(run), 4u);
+  EXPECT_EQ(store.list_items(run, "pending").size(), 10u);
+}
+
+TEST_F(StoreTest, TwoConnectionsNeverClaimTheSameItem) {
+  const fs::path path = dir_ / "shared.sqlite";
+  RunId run = 0;
+  {
+    Store store = Store::open(path);
+    run = store.create_run(new_run());
+    std::vector<NewItem> items;
+    for (int i = 0; i < 200; ++i) items.push_back({{"vanilla", "s" + std::to_string(i), "portrait", 0, 0}, "g" + std::to_string(i), 1.0, ""});
+    store.add_items(run, items);
+  }
+  std::atomic<int> completed{0};
+  std::vector<std::vector<ItemId>> claimed(2);
+  auto work = [&](int worker) {
+    Store store = Store::open(path);
+    while (auto item = store.claim_next_item(run, {"w" + std::to_string(worker), 600.0, {}})) {
+      claimed[static_cast<std::size_t>(worker)].push_back(item->id);
+      if (store.complete_item(item->id, {}, 0.0, {})) ++completed;
+    }
+  };
+  std::thread a(work, 0);
+  std::thread b(work, 1);
+  a.join();
+  b.join();
+  std::set<ItemId> all(claimed[0].begin(), claimed[0].end());
+  for (const ItemId id : claimed[1]) EXPECT_TRUE(all.insert(id).second) << "item " << id << " claimed twice";
+  EXPECT_EQ(all.size(), 200u);
+  EXPECT_EQ(completed.load(), 200);
+}
+
+TEST_F(StoreTest, RunStatusTimestamps) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  store.set_run_status(run, "running");
+  EXPECT_FALSE(store.get_run(run).started_at.empty());
+  EXPECT_TRUE(store.get_run(run).finished_at.empty());
+  store.set_run_status(run, "interrupted", "SIGINT");
+  EXPECT_EQ(store.get_run(run).message, "SIGINT");
+  EXPECT_FALSE(store.get_run(run).finished_at.empty());
+  EXPECT_THROW(store.set_run_status(run + 7, "running"), core::InputError);
+  EXPECT_THROW(store.get_run(run + 7), core::InputError);
+  EXPECT_EQ(store.runs_with_config_hash("hash-a").size(), 1u);
+  EXPECT_TRUE(store.runs_with_config_hash("hash-b").empty());
+}
+
+TEST_F(StoreTest, MetricValuesUpsertAndKeepNaN) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  store.put_metric_values(run, {{"vanilla", "s1", 0, 0, "dreamsim", 0.25, {{"n", 1}}},
+                                {"vanilla", "s1", -1, 0, "dc_ds", std::nan(""), {}}});
+  store.put_metric_values(run, {{"vanilla", "s1", 0, 0, "dreamsim", 0.5, {}}});
+  const auto values = store.metric_values(run);
+  ASSERT_EQ(values.size(), 2u);
+  EXPECT_DOUBLE_EQ(values[0].value, 0.5);
+  EXPECT_TRUE(std::isnan(values[1].value));
+  EXPECT_EQ(store.metric_values(run, "dc_ds").size(), 1u);
+
+  store.replace_metric_summaries(run, {{"vanilla", "dreamsim", "all", "", 10, 0.3, 0.1, 0.25, 0.35}});
+  store.replace_metric_summaries(run, {{"vanilla", "dreamsim", "all", "", 12, 0.31, 0.1, 0.26, 0.36}});
+  const auto summaries = store.metric_summaries(run);
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(summaries[0].n, 12);
+  EXPECT_DOUBLE_EQ(summaries[0].ci_high, 0.36);
+}
+
+TEST_F(StoreTest, EmbeddingCacheRoundTrip) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  store.put_embeddings({{"aa", {1.0f, 2.0f, 3.0f}}, {"bb", {-1.0f}}}, "dreamsim-tiny", "v1");
+  const auto found = store.get_embeddings({"aa", "cc", "bb"}, "dreamsim-tiny", "v1");
+  ASSERT_EQ(found.size(), 3u);
+  ASSERT_TRUE(found[0]);
+  EXPECT_EQ(*found[0], (std::vector<float>{1.0f, 2.0f, 3.0f}));
+  EXPECT_FALSE(found[1]);
+  EXPECT_EQ(*found[2], std::vector<float>{-1.0f});
+  EXPECT_FALSE(store.get_embeddings({"aa"}, "dreamsim-tiny", "v2")[0]);  // other preprocessing
+}
+
+TEST_F(StoreTest, DirectorCallStoreRoundTripsThroughItsOwnConnection) {
+  const fs::path path = dir_ / "s.sqlite";
+  Store store = Store::open(path);
+  const RunId run = store.create_run(new_run());
+  SqliteCallStore calls(path, run);
+  director::RecordedCall call;
+  call.backend = "local";
+  call.model = "m";
+  call.request_hash = "abc";
+  call.request = {{"messages", nlohmann::json::array()}};
+  call.response = "{}";
+  call.tokens_in = 10;
+  call.tokens_out = 20;
+  call.latency_ms = 12.5;
+  call.template_hash = "t";
+  call.status = "valid";
+  calls.record(call);
+  call.response = "{\"fixed\":true}";
+  calls.record(call);  // same hash replaces
+  EXPECT_EQ(store.director_call_count(), 1u);
+  const auto found = store.find_director_call("abc");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->response, "{\"fixed\":true}");
+  EXPECT_EQ(found->tokens_out, 20);
+  EXPECT_FALSE(calls.find("nope"));
+}
+
+TEST_F(StoreTest, BenchmarksAndStageTimings) {
+  Store store = Store::open(dir_ / "s.sqlite");
+  const RunId run = store.create_run(new_run());
+  BenchmarkResult result;
+  result.suite = "kernels";
+  result.name = "BM_mmsa_grouped/S:4";
+  result.params = {{"S", 4}};
+  result.real_time = 5.0e8;
+  result.counters = {{"gflops", 12.5}};
+  store.add_benchmark_results({result});
+  result.run = run;
+  store.add_benchmark_results({result});
+  EXPECT_EQ(store.benchmark_results().size(), 2u);
+  EXPECT_EQ(store.benchmark_results(run).size(), 1u);
+  EXPECT_EQ(store.benchmark_results(std::nullopt, "kernels")[0].counters["gflops"], 12.5);
+
+  store.add_stage_timings(run, {{"scene", "vanilla", 1.5, "w1"}, {"scene", "vanilla", 2.0, "w2"}});
+  store.add_stage_timings(run, {{"scene", "vanilla", 0.5, "w1"}});
+  const auto timings = store.stage_timings(run);
+  ASSERT_EQ(timings.size(), 1u);
+  EXPECT_DOUBLE_EQ(timings[0].seconds, 4.0);
+}
+
+TEST_F(StoreTest, MergingShardsEqualsOneRunAndIsIdempotent) {
+  auto shard = [&](const std::string& name, const std::string& story) {
+    Store store = Store::open(dir_ / name);
+    const RunId run = store.create_run(new_run());
+    store.add_items(run, plan());
+    while (auto item = store.claim_next_item(run, {"w", 60.0, {"vanilla/" + story + "/seed-0"}})) {
+      store.complete_item(item->id, {{"by", name}}, 1.0,
+                          {{item->key.kind, "image", item->key.story + std::to_string(item->key.index) + ".png",
+                            std::string(64, 'f'), 10}});
+    }
+    store.put_metric_values(run, {{"vanilla", story, 0, 0, "dreamsim", 0.1, {}}});
+    store.add_stage_timings(run, {{"scene", "vanilla", 1.0, name}});
+    return run;
+  };
+  const RunId a = shard("a.sqlite", "s1");
+  const RunId b = shard("b.sqlite", "s2");
+  Store merged = Store::open(dir_ / "all.sqlite");
+  const Store store_a = Store::open(dir_ / "a.sqlite");
+  const Store store_b = Store::open(dir_ / "b.sqlite");
+  const RunId target = merged.merge_run_from(store_a, a);
+  EXPECT_EQ(merged.merge_run_from(store_b, b), target);
+  EXPECT_EQ(merged.get_run(target).status, "finished");
+  EXPECT_EQ(merged.list_items(target, "done").size(), 10u);
+  EXPECT_EQ(merged.artifacts_of_run(target).size(), 10u);
+  EXPECT_EQ(merged.metric_values(target).size(), 2u);
+  ASSERT_EQ(merged.stage_timings(target).size(), 1u);
+  EXPECT_DOUBLE_EQ(merged.stage_timings(target)[0].seconds, 2.0);
+
+  // Again: nothing changes.
+  EXPECT_EQ(merged.merge_run_from(store_a, a), target);
+  EXPECT_EQ(merged.merge_run_from(store_b, b), target);
+  EXPECT_EQ(merged.list_runs().size(), 1u);
+  EXPECT_EQ(merged.list_items(target).size(), 10u);
+  EXPECT_EQ(merged.artifacts_of_run(target).size(), 10u);
+  EXPECT_DOUBLE_EQ(merged.stage_timings(target)[0].seconds, 2.0);
+}
+
+}  // namespace
+}  // namespace dsbench::store
