@@ -75,6 +75,22 @@ const director::ScenePlan& requested_scene(const SceneRequest& request) {
   return scenes[static_cast<std::size_t>(request.scene)];
 }
 
+SystemOutput draw_vanilla(diffusion::StableDiffusion& pipeline, const std::string& prompt, std::uint64_t seed,
+                          attention::RowRole role, int subject, const diffusion::SamplingOptions& options) {
+  use_vanilla_attention(pipeline);  // whatever another system sharing the pipeline left
+  const diffusion::ImageRequest request{prompt, seed, role, subject};
+  SystemOutput output;
+  output.image = pipeline.generate({request}, options).front();
+  output.info = {{"prompt", prompt}};
+  return output;
+}
+
+SystemOutput draw_portrait(diffusion::StableDiffusion& pipeline, const PortraitRequest& request,
+                           const diffusion::SamplingOptions& options) {
+  return draw_vanilla(pipeline, requested_subject(request).portrait_prompt, request.seed,
+                      attention::RowRole::kPortrait, request.subject, options);
+}
+
 std::string choose_scene_prompt(const director::ScenePlan& scene, ScenePromptChoice choice) {
   switch (choice) {
     case ScenePromptChoice::kPrompt: return scene.prompt;

@@ -44,6 +44,14 @@ diffusion::SamplingOptions sampling_options(const SamplerSettings& sampler, cons
 const director::SubjectPlan& requested_subject(const PortraitRequest& request);
 const director::ScenePlan& requested_scene(const SceneRequest& request);
 
+// One image from `prompt` with plain (vanilla) attention; info {"prompt": prompt}.
+SystemOutput draw_vanilla(diffusion::StableDiffusion& pipeline, const std::string& prompt, std::uint64_t seed,
+                          attention::RowRole role, int subject, const diffusion::SamplingOptions& options);
+// A subject's portrait as every system draws it (the contract: metrics compare scenes
+// against these): its portrait prompt, its own seed, vanilla attention.
+SystemOutput draw_portrait(diffusion::StableDiffusion& pipeline, const PortraitRequest& request,
+                           const diffusion::SamplingOptions& options);
+
 // Which of a scene's prompts a system draws from: the director's rewritten prompt (names
 // replaced by short descriptions) or the prompt as written. kAuto: rewritten when there
 // is one.

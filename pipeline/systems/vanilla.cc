@@ -16,23 +16,13 @@ VanillaSystem::VanillaSystem(std::shared_ptr<diffusion::StableDiffusion> pipelin
       options_(sampling_options(sampler, params.negative_prompt)),
       choice_(params.scene_prompt) {}
 
-SystemOutput VanillaSystem::draw(const std::string& prompt, std::uint64_t seed, attention::RowRole role,
-                                 int subject) {
-  const diffusion::ImageRequest request{prompt, seed, role, subject};
-  use_vanilla_attention(*pipeline_);  // whatever another system sharing the pipeline left
-  SystemOutput output;
-  output.image = pipeline_->generate({request}, options_).front();
-  output.info = {{"prompt", prompt}};
-  return output;
-}
-
 SystemOutput VanillaSystem::portrait(const PortraitRequest& request) {
-  return draw(requested_subject(request).portrait_prompt, request.seed, attention::RowRole::kPortrait,
-              request.subject);
+  return draw_portrait(*pipeline_, request, options_);
 }
 
 SystemOutput VanillaSystem::scene(const SceneRequest& request) {
-  return draw(choose_scene_prompt(requested_scene(request), choice_), request.seed, attention::RowRole::kScene, -1);
+  return draw_vanilla(*pipeline_, choose_scene_prompt(requested_scene(request), choice_), request.seed,
+                      attention::RowRole::kScene, -1, options_);
 }
 
 std::unique_ptr<System> make_vanilla_system(const nlohmann::json& params, const ModelSettings& model) {

@@ -37,8 +37,6 @@ class VanillaSystem : public System {
   SystemOutput scene(const SceneRequest& request) override;
 
  private:
-  SystemOutput draw(const std::string& prompt, std::uint64_t seed, attention::RowRole role, int subject);
-
   std::shared_ptr<diffusion::StableDiffusion> pipeline_;
   diffusion::SamplingOptions options_;
   ScenePromptChoice choice_ = ScenePromptChoice::kAuto;
