@@ -6,16 +6,20 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/text.h"
+#include "pipeline/director/llm_director.h"
 
 namespace dsbench::director {
 
-std::unique_ptr<Director> make_director(const BackendSettings& settings,
-                                        std::shared_ptr<CallStore> /*store*/) {
-  const std::string name = settings.name.empty() ? settings.kind : settings.name;
-  if (settings.kind == "oracle") return make_oracle_director(name);
+std::unique_ptr<Director> make_director(const BackendSettings& settings, std::shared_ptr<CallStore> store) {
+  BackendSettings named = settings;
+  if (named.name.empty()) named.name = named.kind;
+  if (named.kind == "oracle") return make_oracle_director(named.name);
+  if (named.kind == "openai" || named.kind == "replay") return make_llm_director(named, std::move(store));
   throw core::InputError(core::Location{.file = {}, .line = 0, .field = "director.backends[].kind"},
-                         "director backend '" + name + "': kind '" + settings.kind +
-                             "' is not available yet (expected oracle)");
+                         "director backend '" + named.name + "': unknown kind '" + named.kind + "'" +
+                             core::did_you_mean(named.kind, {"oracle", "openai", "replay"}) +
+                             " (expected oracle, openai or replay)");
 }
 
 std::vector<PlanOutcome> plan_stories(Director& director,

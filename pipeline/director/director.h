@@ -9,6 +9,8 @@
 //   plan_json.h    the output JSON schema, its validator and the typed parse
 //   templates.h    versioned prompt templates
 //   scores.h       director-level scores against annotations and call statistics
+//   chat_client.h  the OpenAI-compatible HTTP client (retries, Retry-After, concurrency)
+//   llm_director.h the openai and replay backends and the messages they send
 #pragma once
 
 #include <cstdint>
@@ -79,6 +81,7 @@ struct BackendSettings {
   // Not in the config file.
   std::filesystem::path templates_dir;     // empty = the templates compiled into the binary
   std::string template_name = "director_v1";
+  std::size_t max_scenes = 8;              // stories without scenes: the LLM picks 1..max_scenes
   bool json_response_format = true;        // send response_format {"type": "json_object"}
   int max_retries = 4;                     // HTTP retries on timeouts, 429 and 5xx
   double backoff_initial_s = 1.0;          // first retry delay, doubled each retry, jittered
