@@ -10,13 +10,15 @@ PACKAGES=(
   # libraries the project links
   libtorch-dev libopencv-dev libeigen3-dev nlohmann-json3-dev libbenchmark-dev
   libsqlite3-dev libboost-program-options-dev libgtest-dev libgmock-dev libyaml-cpp-dev
-  libcpp-httplib-dev libssl-dev libspdlog-dev libfmt-dev zlib1g-dev libicu-dev
+  libcpp-httplib-dev libssl-dev libspdlog-dev libfmt-dev zlib1g-dev libicu-dev libpqxx-dev
   # libtorch falls back to reference BLAS, ~30x slower, without an optimised one
   libopenblas0-openmp
   # golden-value fixtures and reference benchmarks (python3-torch), store inspection
   python3 python3-torch python3-torchvision python3-numpy sqlite3
   # the report's browser test
   chromium
+  # PostgreSQL run stores: the tests start a throwaway server
+  postgresql
 )
 
 missing=()

@@ -1,90 +1,139 @@
-// A thin RAII layer over the sqlite3 C API for the store: a connection, prepared
-// statements with typed binds and column reads, and transactions that roll back unless
-// committed. Every failure is a core::RunError naming the database file and the SQL.
+// The store's SQL layer: one Database interface with a SQLite and a PostgreSQL backend,
+// prepared statements with typed binds and column reads, and transactions that roll back
+// unless committed. The store writes its SQL once, in the subset both engines accept
+// (`?N` parameters, ON CONFLICT upserts, RETURNING); the backends translate the rest
+// (parameter syntax, DDL types, schema version). Failures are core::RunErrors naming the
+// database; a file that is not a database is a core::InputError.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace dsbench::store::sql {
 
-class Connection {
+enum class Dialect { kSqlite, kPostgres };
+
+class StatementBackend {
  public:
-  explicit Connection(const std::filesystem::path& path);
-  ~Connection();
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  void exec(const std::string& sql);  // statements without results
-  sqlite3* handle() const { return db_; }
-  const std::filesystem::path& path() const { return path_; }
-  std::int64_t last_insert_id() const;
-  int changes() const;
-  [[noreturn]] void fail(const std::string& what, int code) const;
-
- private:
-  std::filesystem::path path_;
-  sqlite3* db_ = nullptr;
+  virtual ~StatementBackend() = default;
+  virtual void bind_int64(int index, std::int64_t value) = 0;
+  virtual void bind_double(int index, double value) = 0;
+  virtual void bind_text(int index, const std::string& value) = 0;
+  virtual void bind_blob(int index, const void* data, std::size_t bytes) = 0;
+  virtual void bind_null(int index) = 0;
+  virtual bool step() = 0;
+  virtual void reset() = 0;
+  virtual std::int64_t int64(int column) const = 0;
+  virtual double real(int column) const = 0;
+  virtual std::string text(int column) const = 0;
+  virtual std::vector<unsigned char> blob(int column) const = 0;
+  virtual bool is_null(int column) const = 0;
 };
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  virtual Dialect dialect() const = 0;
+  virtual const std::string& name() const = 0;  // file path, or the URL without its password
+  virtual void exec(const std::string& sql) = 0;
+  virtual std::unique_ptr<StatementBackend> prepare(const std::string& sql) = 0;
+  virtual int changes() const = 0;  // rows changed by the last statement
+  virtual void begin() = 0;         // takes the write lock up front where the engine allows
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+  virtual int schema_version() = 0;
+  // Inside a transaction: serialises migrations, applies one step and records its number.
+  virtual void lock_for_migration() = 0;
+  virtual void apply_migration(const std::string& ddl, int new_version) = 0;
+};
+
+// SQLite file (created with its parent folders). Connections wait up to a minute for a
+// writer instead of failing with SQLITE_BUSY.
+std::unique_ptr<Database> open_sqlite(const std::filesystem::path& path);
+// postgresql://user:password@host:port/dbname (libpq URI). InputError when dsbench was
+// built without libpqxx.
+std::unique_ptr<Database> open_postgres(const std::string& url);
+bool postgres_available();
+std::string redact_url(const std::string& url);  // drops the password
 
 class Statement {
  public:
-  Statement(const Connection& connection, std::string_view sql);
-  ~Statement();
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
+  Statement(Database& database, std::string_view sql) : backend_(database.prepare(std::string(sql))) {}
 
-  // 1-based parameter indices, as SQLite numbers them.
-  Statement& bind(int index, std::int64_t value);
+  // 1-based parameter indices.
+  Statement& bind(int index, std::int64_t value) {
+    backend_->bind_int64(index, value);
+    return *this;
+  }
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
-  Statement& bind(int index, std::uint64_t value);  // stored as its two's-complement int64
-  Statement& bind(int index, double value);
-  Statement& bind(int index, const std::string& value);
+  Statement& bind(int index, std::uint64_t value) { return bind(index, static_cast<std::int64_t>(value)); }
+  Statement& bind(int index, double value) {
+    backend_->bind_double(index, value);
+    return *this;
+  }
+  Statement& bind(int index, const std::string& value) {
+    backend_->bind_text(index, value);
+    return *this;
+  }
   Statement& bind(int index, const char* value) { return bind(index, std::string(value)); }
-  Statement& bind_blob(int index, const void* data, std::size_t bytes);
-  Statement& bind_null(int index);
+  Statement& bind_blob(int index, const void* data, std::size_t bytes) {
+    backend_->bind_blob(index, data, bytes);
+    return *this;
+  }
+  Statement& bind_null(int index) {
+    backend_->bind_null(index);
+    return *this;
+  }
   template <typename T>
   Statement& bind(int index, const std::optional<T>& value) {
     return value ? bind(index, *value) : bind_null(index);
   }
 
-  bool step();  // true while a row is available
-  void run();   // steps to completion
-  void reset();
+  bool step() { return backend_->step(); }
+  void run() {
+    while (step()) {
+    }
+  }
+  void reset() { backend_->reset(); }
 
   // 0-based column indices.
-  std::int64_t int64(int column) const;
-  std::uint64_t uint64(int column) const;
-  double real(int column) const;
-  std::string text(int column) const;
-  std::vector<unsigned char> blob(int column) const;
-  bool is_null(int column) const;
+  std::int64_t int64(int column) const { return backend_->int64(column); }
+  std::uint64_t uint64(int column) const { return static_cast<std::uint64_t>(int64(column)); }
+  double real(int column) const { return backend_->real(column); }
+  std::string text(int column) const { return backend_->text(column); }
+  std::vector<unsigned char> blob(int column) const { return backend_->blob(column); }
+  bool is_null(int column) const { return backend_->is_null(column); }
 
  private:
-  const Connection& connection_;
-  std::string sql_;
-  sqlite3_stmt* statement_ = nullptr;
+  std::unique_ptr<StatementBackend> backend_;
 };
 
-// BEGIN IMMEDIATE on construction (takes the write lock up front, so two writers never
-// deadlock upgrading a read lock); ROLLBACK on destruction unless commit() ran.
 class Transaction {
  public:
-  explicit Transaction(Connection& connection);
-  ~Transaction();
+  explicit Transaction(Database& database) : database_(database) { database_.begin(); }
+  ~Transaction() {
+    if (!done_) {
+      try {
+        database_.rollback();
+      } catch (...) {
+        // Already rolled back by the engine (e.g. after a full disk): nothing to undo.
+      }
+    }
+  }
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
-  void commit();
+  void commit() {
+    database_.commit();
+    done_ = true;
+  }
 
  private:
-  Connection& connection_;
+  Database& database_;
   bool done_ = false;
 };
 

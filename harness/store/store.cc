@@ -52,29 +52,26 @@ json parse_json_column(const std::string& text) {
   return json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
-int read_user_version(sql::Connection& connection) {
-  sql::Statement statement(connection, "PRAGMA user_version");
-  statement.step();
-  return static_cast<int>(statement.int64(0));
-}
-
-void migrate(sql::Connection& connection) {
+void migrate(sql::Database& database) {
   const auto& steps = schema::migrations();
+  const auto known = static_cast<int>(steps.size());
+  auto too_new = [&](int version) {
+    return core::InputError(core::Location{database.name(), 0, ""},
+                            "run store schema version " + std::to_string(version) +
+                                " is newer than this dsbench understands (" + std::to_string(known) +
+                                "); use a newer dsbench");
+  };
   // The first read of a file that is not a database fails here, with a clear message.
-  int version = read_user_version(connection);
-  if (version > static_cast<int>(steps.size())) {
-    throw core::InputError(core::Location{connection.path().string(), 0, ""},
-                           "run store schema version " + std::to_string(version) +
-                               " is newer than this dsbench understands (" + std::to_string(steps.size()) +
-                               "); use a newer dsbench");
-  }
-  while (version < static_cast<int>(steps.size())) {
-    sql::Transaction transaction(connection);
-    // Re-read under the write lock: another process may have migrated meanwhile.
-    version = read_user_version(connection);
-    if (version >= static_cast<int>(steps.size())) break;
-    connection.exec(steps[static_cast<std::size_t>(version)]);
-    connection.exec("PRAGMA user_version = " + std::to_string(version + 1));
+  int version = database.schema_version();
+  if (version > known) throw too_new(version);
+  while (version < known) {
+    sql::Transaction transaction(database);
+    database.lock_for_migration();
+    // Re-read under the lock: another process may have migrated meanwhile.
+    version = database.schema_version();
+    if (version > known) throw too_new(version);
+    if (version == known) break;
+    database.apply_migration(steps[static_cast<std::size_t>(version)], version + 1);
     transaction.commit();
     ++version;
   }
@@ -165,7 +162,7 @@ director::RecordedCall read_call(const sql::Statement& row) {
 const char* kCallColumns =
     "backend, model, request_hash, template_hash, request, response, tokens_in, tokens_out, latency_ms, status";
 
-std::optional<director::RecordedCall> find_call(sql::Connection& connection, const std::string& request_hash) {
+std::optional<director::RecordedCall> find_call(sql::Database& connection, const std::string& request_hash) {
   sql::Statement statement(connection,
                            std::string("SELECT ") + kCallColumns + " FROM director_calls WHERE request_hash = ?1");
   statement.bind(1, request_hash);
@@ -173,7 +170,7 @@ std::optional<director::RecordedCall> find_call(sql::Connection& connection, con
   return read_call(statement);
 }
 
-void insert_call(sql::Connection& connection, const director::RecordedCall& call, std::optional<RunId> run) {
+void insert_call(sql::Database& connection, const director::RecordedCall& call, std::optional<RunId> run) {
   sql::Statement statement(connection,
                            "INSERT INTO director_calls (run, backend, model, request_hash, template_hash, request, "
                            "response, tokens_in, tokens_out, latency_ms, status, created_at) "
@@ -197,33 +194,53 @@ void insert_call(sql::Connection& connection, const director::RecordedCall& call
   statement.run();
 }
 
-std::unique_ptr<sql::Connection> open_connection(const std::filesystem::path& path) {
+bool is_postgres_url(const std::string& location) {
+  return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
+}
+
+std::unique_ptr<sql::Database> open_database(const std::string& location) {
+  if (is_postgres_url(location)) {
+    auto database = sql::open_postgres(location);
+    migrate(*database);
+    return database;
+  }
+  if (location.find("://") != std::string::npos) {
+    throw core::InputError(core::Location{sql::redact_url(location), 0, "store.url"},
+                           "unknown store URL scheme; expected a SQLite file path or postgresql://...");
+  }
+  const std::filesystem::path path(location);
   std::error_code error;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), error);
   if (std::filesystem::is_directory(path)) {
     throw core::InputError(core::Location{path.string(), 0, ""}, "expected a run store file, found a folder");
   }
-  auto connection = std::make_unique<sql::Connection>(path);
-  connection->exec("PRAGMA foreign_keys = ON");
-  migrate(*connection);
-  connection->exec("PRAGMA journal_mode = WAL");
+  auto database = sql::open_sqlite(path);
+  migrate(*database);
+  database->exec("PRAGMA journal_mode = WAL");
   // WAL with NORMAL sync keeps every committed transaction across a process kill (only a
   // power cut may lose the last ones), at a fraction of FULL's fsyncs.
-  connection->exec("PRAGMA synchronous = NORMAL");
-  return connection;
+  database->exec("PRAGMA synchronous = NORMAL");
+  return database;
+}
+
+// PostgreSQL runs at READ COMMITTED: rows a transaction decides on must be locked.
+std::string row_lock(const sql::Database& database, const std::string& what = "") {
+  if (database.dialect() != sql::Dialect::kPostgres) return "";
+  return what.empty() ? " FOR UPDATE" : " FOR UPDATE OF " + what + " SKIP LOCKED";
 }
 
 }  // namespace
 
 struct Store::Impl {
   std::filesystem::path path;
-  std::unique_ptr<sql::Connection> connection;
+  std::unique_ptr<sql::Database> connection;
+  bool postgres = false;
   // A Store may be shared by the executor's heartbeat thread: one statement at a time.
   mutable std::recursive_mutex mutex;
   std::vector<std::string> claim_groups;  // what the temp claim_groups table holds
   bool claim_groups_loaded = false;
 
-  sql::Connection& db() const { return *connection; }
+  sql::Database& db() const { return *connection; }
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -233,8 +250,8 @@ Store& Store::operator=(Store&&) noexcept = default;
 
 Store Store::open(const std::filesystem::path& path) {
   auto impl = std::make_unique<Impl>();
-  impl->path = path;
-  impl->connection = open_connection(path);
+  impl->path = is_postgres_url(path.string()) ? std::filesystem::path(sql::redact_url(path.string())) : path;
+  impl->connection = open_database(path.string());
   return Store(std::move(impl));
 }
 
@@ -242,7 +259,7 @@ const std::filesystem::path& Store::path() const { return impl_->path; }
 
 int Store::schema_version() const {
   std::lock_guard lock(impl_->mutex);
-  return read_user_version(impl_->db());
+  return impl_->db().schema_version();
 }
 
 // ---- runs ----
@@ -252,7 +269,7 @@ RunId Store::create_run(const NewRun& run) {
   sql::Transaction transaction(impl_->db());
   sql::Statement statement(impl_->db(),
                            "INSERT INTO runs (name, config_json, config_hash, project_version, host, output_dir, "
-                           "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                           "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id");
   statement.bind(1, run.name)
       .bind(2, run.config_json)
       .bind(3, run.config_hash)
@@ -260,8 +277,9 @@ RunId Store::create_run(const NewRun& run) {
       .bind(5, run.host)
       .bind(6, run.output_dir)
       .bind(7, utc_now_iso());
+  statement.step();
+  const RunId id = statement.int64(0);
   statement.run();
-  const RunId id = impl_->db().last_insert_id();
   transaction.commit();
   return id;
 }
@@ -309,8 +327,8 @@ void Store::set_run_status(RunId id, const std::string& status, const std::strin
   sql::Statement statement(
       impl_->db(),
       "UPDATE runs SET status = ?2, message = ?3, "
-      "started_at = CASE WHEN ?4 AND started_at = '' THEN ?6 ELSE started_at END, "
-      "finished_at = CASE WHEN ?5 THEN ?6 WHEN ?4 THEN '' ELSE finished_at END WHERE id = ?1");
+      "started_at = CASE WHEN ?4 = 1 AND started_at = '' THEN ?6 ELSE started_at END, "
+      "finished_at = CASE WHEN ?5 = 1 THEN ?6 WHEN ?4 = 1 THEN '' ELSE finished_at END WHERE id = ?1");
   statement.bind(1, id).bind(2, status).bind(3, message).bind(4, starting ? 1 : 0).bind(5, ending ? 1 : 0).bind(
       6, utc_now_iso());
   statement.run();
@@ -326,8 +344,8 @@ std::size_t Store::add_items(RunId run, const std::vector<NewItem>& items) {
   std::lock_guard lock(impl_->mutex);
   sql::Transaction transaction(impl_->db());
   sql::Statement statement(impl_->db(),
-                           "INSERT OR IGNORE INTO work_items (run, system, story, kind, idx, seed, group_key, label, "
-                           "cost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+                           "INSERT INTO work_items (run, system, story, kind, idx, seed, group_key, label, cost) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING");
   std::size_t added = 0;
   for (const auto& item : items) {
     if (item.key.kind != "portrait" && item.key.kind != "scene") {
@@ -357,8 +375,8 @@ std::optional<ItemRow> Store::claim_next_item(RunId run, const ClaimOptions& opt
   if (filtered && (!impl_->claim_groups_loaded || impl_->claim_groups != options.groups)) {
     db.exec("CREATE TEMP TABLE IF NOT EXISTS claim_groups (group_key TEXT PRIMARY KEY)");
     sql::Transaction transaction(db);
-    db.exec("DELETE FROM temp.claim_groups");
-    sql::Statement insert(db, "INSERT OR IGNORE INTO temp.claim_groups (group_key) VALUES (?1)");
+    db.exec("DELETE FROM claim_groups");
+    sql::Statement insert(db, "INSERT INTO claim_groups (group_key) VALUES (?1) ON CONFLICT DO NOTHING");
     for (const auto& group : options.groups) {
       insert.reset();
       insert.bind(1, group);
@@ -376,8 +394,8 @@ std::optional<ItemRow> Store::claim_next_item(RunId run, const ClaimOptions& opt
       "(w.status = 'pending' OR (w.status = 'running' AND w.lease_until < ?2)) AND "
       "(w.kind = 'portrait' OR NOT EXISTS (SELECT 1 FROM work_items p WHERE p.run = w.run AND "
       "p.group_key = w.group_key AND p.kind = 'portrait' AND p.status != 'done'))";
-  if (filtered) query += " AND w.group_key IN (SELECT group_key FROM temp.claim_groups)";
-  query += " ORDER BY w.id LIMIT 1";
+  if (filtered) query += " AND w.group_key IN (SELECT group_key FROM claim_groups)";
+  query += " ORDER BY w.id LIMIT 1" + row_lock(db, "w");
   sql::Statement select(db, query);
   select.bind(1, run).bind(2, now);
   if (!select.step()) return std::nullopt;
@@ -411,7 +429,7 @@ bool Store::complete_item(ItemId item, const json& info, double seconds, const s
   std::lock_guard lock(impl_->mutex);
   auto& db = impl_->db();
   sql::Transaction transaction(db);
-  sql::Statement status(db, "SELECT status FROM work_items WHERE id = ?1");
+  sql::Statement status(db, "SELECT status FROM work_items WHERE id = ?1" + row_lock(db));
   status.bind(1, item);
   if (!status.step()) throw core::RunError(impl_->path.string() + ": no work item " + std::to_string(item));
   if (status.text(0) == "done") return false;  // a worker whose lease expired finished it first
@@ -649,9 +667,9 @@ void Store::add_benchmark_results(const std::vector<BenchmarkResult>& results) {
   std::lock_guard lock(impl_->mutex);
   sql::Transaction transaction(impl_->db());
   sql::Statement statement(impl_->db(),
-                           "INSERT OR IGNORE INTO benchmark_results (run, suite, name, params, real_time, cpu_time, "
+                           "INSERT INTO benchmark_results (run, suite, name, params, real_time, cpu_time, "
                            "time_unit, iterations, counters, host, created_at) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING");
   const std::string now = utc_now_iso();
   for (const auto& result : results) {
     statement.reset();
@@ -670,7 +688,7 @@ std::vector<BenchmarkResult> Store::benchmark_results(std::optional<RunId> run, 
   std::lock_guard lock(impl_->mutex);
   sql::Statement statement(impl_->db(),
                            "SELECT run, suite, name, params, real_time, cpu_time, time_unit, iterations, counters, "
-                           "host, created_at FROM benchmark_results WHERE (?1 IS NULL OR run = ?1) AND "
+                           "host, created_at FROM benchmark_results WHERE (CAST(?1 AS BIGINT) IS NULL OR run = CAST(?1 AS BIGINT)) AND "
                            "(?2 = '' OR suite = ?2) ORDER BY id");
   statement.bind(1, run).bind(2, suite);
   std::vector<BenchmarkResult> results;
@@ -697,7 +715,8 @@ void Store::add_stage_timings(RunId run, const std::vector<StageTiming>& timings
   sql::Transaction transaction(impl_->db());
   sql::Statement statement(impl_->db(),
                            "INSERT INTO stage_timings (run, stage, system, worker, seconds) VALUES (?1, ?2, ?3, ?4, ?5) "
-                           "ON CONFLICT (run, stage, system, worker) DO UPDATE SET seconds = seconds + excluded.seconds");
+                           "ON CONFLICT (run, stage, system, worker) DO UPDATE SET seconds = stage_timings.seconds + "
+                           "excluded.seconds");
   for (const auto& timing : timings) {
     statement.reset();
     statement.bind(1, run).bind(2, timing.stage).bind(3, timing.system).bind(4, timing.worker).bind(5, timing.seconds);
@@ -754,8 +773,9 @@ void Store::put_embeddings(const std::vector<Embedding>& embeddings, const std::
   std::lock_guard lock(impl_->mutex);
   sql::Transaction transaction(impl_->db());
   sql::Statement statement(impl_->db(),
-                           "INSERT OR REPLACE INTO embedding_cache (image_sha256, model, preprocessing, dims, vector) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5)");
+                           "INSERT INTO embedding_cache (image_sha256, model, preprocessing, dims, vector) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (image_sha256, model, preprocessing) DO UPDATE SET "
+                           "dims = excluded.dims, vector = excluded.vector");
   for (const auto& embedding : embeddings) {
     statement.reset();
     statement.bind(1, embedding.image_sha256).bind(2, model).bind(3, preprocessing).bind(
@@ -853,8 +873,8 @@ RunId Store::merge_run_from(const Store& source, RunId source_run) {
                            "SELECT stage, system, worker, seconds FROM stage_timings WHERE run = ?1");
     timings.bind(1, source_run);
     sql::Statement insert(db,
-                          "INSERT OR IGNORE INTO stage_timings (run, stage, system, worker, seconds) VALUES (?1, ?2, "
-                          "?3, ?4, ?5)");
+                          "INSERT INTO stage_timings (run, stage, system, worker, seconds) VALUES (?1, ?2, "
+                          "?3, ?4, ?5) ON CONFLICT DO NOTHING");
     while (timings.step()) {
       insert.reset();
       insert.bind(1, target).bind(2, timings.text(0)).bind(3, timings.text(1)).bind(4, timings.text(2)).bind(
@@ -888,13 +908,13 @@ RunId Store::merge_run_from(const Store& source, RunId source_run) {
 
 struct SqliteCallStore::Impl {
   std::mutex mutex;
-  std::unique_ptr<sql::Connection> connection;
+  std::unique_ptr<sql::Database> connection;
   std::optional<RunId> run;
 };
 
 SqliteCallStore::SqliteCallStore(const std::filesystem::path& store_path, std::optional<RunId> run)
     : impl_(std::make_unique<Impl>()) {
-  impl_->connection = open_connection(store_path);
+  impl_->connection = open_database(store_path.string());
   impl_->run = run;
 }
 

@@ -7,11 +7,13 @@
 #include <atomic>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "core/errors.h"
 #include "harness/store/store.h"
+#include "tests/store/postgres_server.h"
 
 namespace dsbench::store {
 namespace {
@@ -19,9 +21,14 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class StoreTest : public ::testing::Test {
+// Every test of StoreTest runs on SQLite and on a real PostgreSQL server.
+class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (GetParam() == "postgres") {
+      server_ = testing::PostgresServer::instance();
+      if (server_ == nullptr) GTEST_SKIP() << testing::PostgresServer::skip_reason();
+    }
     dir_ = fs::temp_directory_path() /
            ("dsbench_store_test_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -29,6 +36,15 @@ class StoreTest : public ::testing::Test {
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
+
+  // Where a store named `name` lives for this backend: a file, or a fresh database.
+  std::string location(const std::string& name) {
+    if (server_ == nullptr) return (dir_ / name).string();
+    static int counter = 0;
+    return server_->create_database("dsbench_t" + std::to_string(++counter));
+  }
+  // The same store again (a second connection).
+  std::string again(const std::string& location) const { return location; }
 
   static NewRun new_run(const std::string& hash = "hash-a") {
     return {"smoke", R"({"name":"smoke"})", hash, "0.1.0", "host", "/tmp/out"};
@@ -46,9 +62,18 @@ class StoreTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  testing::PostgresServer* server_ = nullptr;
 };
 
-TEST_F(StoreTest, CreatesTheSchemaAndReopens) {
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+// Failure modes of SQLite files.
+class SqliteStoreTest : public StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteStoreTest, ::testing::Values("sqlite"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(SqliteStoreTest, CreatesTheSchemaAndReopens) {
   const fs::path path = dir_ / "sub/dir/runs.sqlite";
   {
     Store store = Store::open(path);
@@ -63,7 +88,7 @@ TEST_F(StoreTest, CreatesTheSchemaAndReopens) {
   EXPECT_EQ(again.list_runs()[0].created_at.size(), 20u);  // 2026-11-25T07:31:02Z
 }
 
-TEST_F(StoreTest, NotAStoreIsAnInputErrorNamingTheFile) {
+TEST_P(SqliteStoreTest, NotAStoreIsAnInputErrorNamingTheFile) {
   const fs::path path = dir_ / "notes.sqlite";
   std::ofstream(path) << "these are my notes, not a database; they are long enough to look like a header....\n";
   try {
@@ -75,7 +100,7 @@ TEST_F(StoreTest, NotAStoreIsAnInputErrorNamingTheFile) {
   }
 }
 
-TEST_F(StoreTest, NewerSchemaIsRefused) {
+TEST_P(SqliteStoreTest, NewerSchemaIsRefused) {
   const fs::path path = dir_ / "future.sqlite";
   { Store store = Store::open(path); }
   {
@@ -97,8 +122,8 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
   }
 }
 
-TEST_F(StoreTest, AddingAPlanTwiceNeverDuplicatesAnItem) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, AddingAPlanTwiceNeverDuplicatesAnItem) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   EXPECT_EQ(store.add_items(run, plan()), 10u);
   EXPECT_EQ(store.add_items(run, plan()), 0u);
@@ -106,8 +131,8 @@ TEST_F(StoreTest, AddingAPlanTwiceNeverDuplicatesAnItem) {
   EXPECT_THROW(store.add_items(run, {{{"vanilla", "s1", "banner", 0, 0}, "g", 1.0, ""}}), core::RunError);
 }
 
-TEST_F(StoreTest, ScenesWaitForTheirGroupsPortraits) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, ScenesWaitForTheirGroupsPortraits) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   store.add_items(run, plan());
   std::vector<std::string> order;
@@ -133,8 +158,8 @@ TEST_F(StoreTest, ScenesWaitForTheirGroupsPortraits) {
   EXPECT_EQ(items.size(), 10u);
 }
 
-TEST_F(StoreTest, CompleteIsAtomicAndIdempotent) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, CompleteIsAtomicAndIdempotent) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   store.add_items(run, plan());
   const auto item = store.claim_next_item(run, {"w", 60.0, {}});
@@ -160,8 +185,8 @@ TEST_F(StoreTest, CompleteIsAtomicAndIdempotent) {
   EXPECT_EQ(store.get_item(item->id).status, "done");
 }
 
-TEST_F(StoreTest, ExpiredLeaseIsClaimedAgainAndHeartbeatKeepsIt) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, ExpiredLeaseIsClaimedAgainAndHeartbeatKeepsIt) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   store.add_items(run, {{{"vanilla", "s1", "portrait", 0, 0}, "g1", 1.0, ""},
                         {{"vanilla", "s1", "portrait", 1, 0}, "g1", 1.0, ""}});
@@ -181,8 +206,8 @@ TEST_F(StoreTest, ExpiredLeaseIsClaimedAgainAndHeartbeatKeepsIt) {
   EXPECT_FALSE(store.claim_next_item(run, {"late", 600.0, {}}));
 }
 
-TEST_F(StoreTest, ClaimsStayInsideTheShardsGroups) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, ClaimsStayInsideTheShardsGroups) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   store.add_items(run, plan());
   std::set<std::string> stories;
@@ -194,8 +219,8 @@ TEST_F(StoreTest, ClaimsStayInsideTheShardsGroups) {
   EXPECT_EQ(store.list_items(run, "pending").size(), 5u);
 }
 
-TEST_F(StoreTest, FailedPortraitFailsItsScenesAndResetRetriesThem) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, FailedPortraitFailsItsScenesAndResetRetriesThem) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   store.add_items(run, plan());
   const auto portrait = store.claim_next_item(run, {"w", 60.0, {}});
@@ -208,8 +233,8 @@ TEST_F(StoreTest, FailedPortraitFailsItsScenesAndResetRetriesThem) {
   EXPECT_EQ(store.list_items(run, "pending").size(), 10u);
 }
 
-TEST_F(StoreTest, TwoConnectionsNeverClaimTheSameItem) {
-  const fs::path path = dir_ / "shared.sqlite";
+TEST_P(StoreTest, TwoConnectionsNeverClaimTheSameItem) {
+  const std::string path = location("shared.sqlite");
   RunId run = 0;
   {
     Store store = Store::open(path);
@@ -237,8 +262,8 @@ TEST_F(StoreTest, TwoConnectionsNeverClaimTheSameItem) {
   EXPECT_EQ(completed.load(), 200);
 }
 
-TEST_F(StoreTest, RunStatusTimestamps) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, RunStatusTimestamps) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   store.set_run_status(run, "running");
   EXPECT_FALSE(store.get_run(run).started_at.empty());
@@ -252,8 +277,8 @@ TEST_F(StoreTest, RunStatusTimestamps) {
   EXPECT_TRUE(store.runs_with_config_hash("hash-b").empty());
 }
 
-TEST_F(StoreTest, MetricValuesUpsertAndKeepNaN) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, MetricValuesUpsertAndKeepNaN) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   store.put_metric_values(run, {{"vanilla", "s1", 0, 0, "dreamsim", 0.25, {{"n", 1}}},
                                 {"vanilla", "s1", -1, 0, "dc_ds", std::nan(""), {}}});
@@ -272,8 +297,8 @@ TEST_F(StoreTest, MetricValuesUpsertAndKeepNaN) {
   EXPECT_DOUBLE_EQ(summaries[0].ci_high, 0.36);
 }
 
-TEST_F(StoreTest, EmbeddingCacheRoundTrip) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, EmbeddingCacheRoundTrip) {
+  Store store = Store::open(location("s.sqlite"));
   store.put_embeddings({{"aa", {1.0f, 2.0f, 3.0f}}, {"bb", {-1.0f}}}, "dreamsim-tiny", "v1");
   const auto found = store.get_embeddings({"aa", "cc", "bb"}, "dreamsim-tiny", "v1");
   ASSERT_EQ(found.size(), 3u);
@@ -284,8 +309,8 @@ TEST_F(StoreTest, EmbeddingCacheRoundTrip) {
   EXPECT_FALSE(store.get_embeddings({"aa"}, "dreamsim-tiny", "v2")[0]);  // other preprocessing
 }
 
-TEST_F(StoreTest, DirectorCallStoreRoundTripsThroughItsOwnConnection) {
-  const fs::path path = dir_ / "s.sqlite";
+TEST_P(StoreTest, DirectorCallStoreRoundTripsThroughItsOwnConnection) {
+  const std::string path = location("s.sqlite");
   Store store = Store::open(path);
   const RunId run = store.create_run(new_run());
   SqliteCallStore calls(path, run);
@@ -311,8 +336,8 @@ TEST_F(StoreTest, DirectorCallStoreRoundTripsThroughItsOwnConnection) {
   EXPECT_FALSE(calls.find("nope"));
 }
 
-TEST_F(StoreTest, BenchmarksAndStageTimings) {
-  Store store = Store::open(dir_ / "s.sqlite");
+TEST_P(StoreTest, BenchmarksAndStageTimings) {
+  Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
   BenchmarkResult result;
   result.suite = "kernels";
@@ -334,9 +359,14 @@ TEST_F(StoreTest, BenchmarksAndStageTimings) {
   EXPECT_DOUBLE_EQ(timings[0].seconds, 4.0);
 }
 
-TEST_F(StoreTest, MergingShardsEqualsOneRunAndIsIdempotent) {
+TEST_P(StoreTest, MergingShardsEqualsOneRunAndIsIdempotent) {
+  std::map<std::string, std::string> places;
+  auto place = [&](const std::string& name) -> const std::string& {
+    if (!places.count(name)) places[name] = location(name);
+    return places[name];
+  };
   auto shard = [&](const std::string& name, const std::string& story) {
-    Store store = Store::open(dir_ / name);
+    Store store = Store::open(place(name));
     const RunId run = store.create_run(new_run());
     store.add_items(run, plan());
     while (auto item = store.claim_next_item(run, {"w", 60.0, {"vanilla/" + story + "/seed-0"}})) {
@@ -350,9 +380,9 @@ TEST_F(StoreTest, MergingShardsEqualsOneRunAndIsIdempotent) {
   };
   const RunId a = shard("a.sqlite", "s1");
   const RunId b = shard("b.sqlite", "s2");
-  Store merged = Store::open(dir_ / "all.sqlite");
-  const Store store_a = Store::open(dir_ / "a.sqlite");
-  const Store store_b = Store::open(dir_ / "b.sqlite");
+  Store merged = Store::open(place("all.sqlite"));
+  const Store store_a = Store::open(place("a.sqlite"));
+  const Store store_b = Store::open(place("b.sqlite"));
   const RunId target = merged.merge_run_from(store_a, a);
   EXPECT_EQ(merged.merge_run_from(store_b, b), target);
   EXPECT_EQ(merged.get_run(target).status, "finished");
