@@ -31,6 +31,10 @@ using SystemFactory = std::function<std::unique_ptr<systems::System>(const harne
                                                                      const systems::ModelSettings& model)>;
 
 struct Options {
+  // The SQLite store file; empty = the config's store.url, and with a shard K/N of more
+  // than one: "<stem>.shard-K-of-N<ext>" beside it, so every shard writes its own file
+  // (`dsbench merge` joins them). Not part of the config, so shards share a config hash.
+  std::filesystem::path store_path;
   std::string resume_run;                    // a run id to resume; empty = find by config hash or create
   std::optional<planning::ShardSpec> shard;  // only this shard's groups
   std::string worker_id;                     // empty = "<host>:<pid>"
@@ -44,6 +48,9 @@ struct Options {
   // Stop between items when this returns true (in addition to SIGINT/SIGTERM, which the
   // caller routes here with StopSignals).
   std::function<bool()> stop_requested;
+  // Fault-injection tests: called at "claimed", "generated", "file_written" (after each
+  // image is renamed into place), "before_complete" and "completed".
+  std::function<void(const std::string& event)> test_hook;
 };
 
 struct Outcome {
@@ -63,8 +70,12 @@ struct Outcome {
   core::ExitCode exit_code() const;     // 0 only when the run finished without failures
 };
 
-// Runs (or resumes) `config`. InputError for bad input (unknown system type, bad
-// params); RunError when the store cannot be opened or written.
+// Runs (or resumes) `config`: plans it (this shard's groups), finds its unfinished run
+// by config hash (or options.resume_run) or creates one, directs the stories, adds the
+// items (idempotently) and works until no item is open or a stop is requested. Waits for
+// items other workers hold, and takes over those whose lease runs out. An item that
+// throws is marked failed and the run goes on. InputError for bad input (unknown system
+// type, bad params, a run of another config); RunError when the store fails.
 Outcome execute(const harness::RunConfig& config, const Options& options, const SystemFactory& make_system);
 
 // Where an item's images go, relative to the run directory:

@@ -9,6 +9,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "core/hashing.h"
 #include "harness/config/config.h"
@@ -70,6 +71,8 @@ struct TestSystemOptions {
   bool uses_portraits = true;
   std::string fail_story;  // scenes of this story throw
   int fail_scene = -1;     // -1 = every scene of fail_story
+  int fail_portrait = -1;  // this subject's portrait of fail_story throws (-1 = none)
+  int delay_ms = 0;        // every image takes at least this long
 };
 
 class TestSystem : public systems::System {
@@ -80,6 +83,11 @@ class TestSystem : public systems::System {
   bool uses_portraits() const override { return options_.uses_portraits; }
 
   systems::SystemOutput portrait(const systems::PortraitRequest& request) override {
+    if (request.plan->story_id == options_.fail_story && request.subject == options_.fail_portrait) {
+      throw std::runtime_error("test system refuses portrait " + std::to_string(request.subject) + " of " +
+                               request.plan->story_id);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.delay_ms));
     systems::SystemOutput output;
     output.image = expected_portrait(options_.name, request.plan->story_id, request.subject, request.seed, options_.size);
     // A side image like a real system's mask, to exercise side-artifact writing.
@@ -91,7 +99,8 @@ class TestSystem : public systems::System {
   }
 
   systems::SystemOutput scene(const systems::SceneRequest& request) override {
-    if (request.plan->story_id == options_.fail_story && (options_.fail_scene < 0 || options_.fail_scene == request.scene)) {
+    if (request.plan->story_id == options_.fail_story && options_.fail_portrait < 0 &&
+        (options_.fail_scene < 0 || options_.fail_scene == request.scene)) {
       throw std::runtime_error("test system refuses scene " + std::to_string(request.scene) + " of " +
                                request.plan->story_id);
     }
@@ -107,6 +116,7 @@ class TestSystem : public systems::System {
         portraits.push_back(request.portraits[i].image);
       }
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.delay_ms));
     systems::SystemOutput output;
     output.image = scene_from(scene_seed(options_.name, request.plan->story_id, request.scene, request.seed), portraits,
                               options_.size);
