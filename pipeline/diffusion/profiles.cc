@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/text.h"
 #include "pipeline/diffusion/network_loading.h"
+#include "pipeline/diffusion/parameter_counts.h"
 #include "pipeline/diffusion/weights.h"
 
 namespace dsbench::diffusion {
@@ -38,6 +39,35 @@ Profile tiny_profile() {
   return profile;
 }
 
+Profile sdxl_profile() {
+  Profile profile;
+  profile.name = "sdxl";
+  profile.unet = UNetConfig::sdxl();
+  profile.vae = VaeConfig::sd15();
+  profile.vae.scaling_factor = 0.13025;
+  profile.text = ClipTextConfig::sd15();
+  ClipTextConfig big_g;
+  big_g.hidden_size = 1280;
+  big_g.layers = 32;
+  big_g.heads = 20;
+  big_g.intermediate_size = 5120;
+  big_g.quick_gelu = false;
+  profile.text_2 = big_g;
+  profile.default_size = 1024;
+  profile.can_generate = false;
+  return profile;
+}
+
+void require_pipeline(const Profile& profile) {
+  if (!profile.can_generate) {
+    throw core::InputError(core::Location{"", 0, "model.profile"},
+                           "a profile that can generate (" + core::join({"sd15", "tiny"}, ", ") + "); '" +
+                               profile.name +
+                               "' only describes its architecture (dsbench model info): its pipeline is not "
+                               "implemented yet");
+  }
+}
+
 // The first of `names` that exists in `folder`, or empty.
 fs::path first_existing(const fs::path& folder, const std::vector<std::string>& names) {
   for (const auto& name : names) {
@@ -61,6 +91,7 @@ fs::path diffusers_file(const fs::path& root, const std::string& subfolder, cons
 
 Profile profile_by_name(const std::string& name) {
   if (name == "sd15") return sd15_profile();
+  if (name == "sdxl") return sdxl_profile();
   if (name == "tiny") return tiny_profile();
   const auto names = profile_names();
   throw core::InputError(core::Location{"", 0, "model.profile"},
@@ -68,9 +99,21 @@ Profile profile_by_name(const std::string& name) {
                              core::did_you_mean(name, names));
 }
 
-std::vector<std::string> profile_names() { return {"sd15", "tiny"}; }
+std::vector<std::string> profile_names() { return {"sd15", "sdxl", "tiny"}; }
+
+std::vector<std::pair<std::string, std::int64_t>> network_parameter_counts(const Profile& profile) {
+  std::vector<std::pair<std::string, std::int64_t>> counts{{"text_encoder", clip_text_parameter_count(profile.text)}};
+  if (profile.text_2) {
+    const std::int64_t projection = std::int64_t{profile.text_2->hidden_size} * profile.text_2->hidden_size;
+    counts.emplace_back("text_encoder_2", clip_text_parameter_count(*profile.text_2) + projection);
+  }
+  counts.emplace_back("unet", unet_parameter_count(profile.unet));
+  counts.emplace_back("vae", vae_parameter_count(profile.vae));
+  return counts;
+}
 
 Models build_models(const Profile& profile) {
+  require_pipeline(profile);
   torch::NoGradGuard no_grad;
   Models models;
   models.profile = profile;
@@ -83,6 +126,7 @@ Models build_models(const Profile& profile) {
 
 Models load_models(const Profile& profile, const fs::path& weights) {
   // Check the weights argument before building anything: sd15 takes seconds and GBs.
+  require_pipeline(profile);
   if (profile.seeded_random && !weights.empty()) {
     throw core::InputError(core::Location{weights.string(), 0, "model.weights"},
                            "no weights for profile " + profile.name +

@@ -104,7 +104,15 @@ TEST(StableDiffusionTest, BadSizesAndStepsAreInputErrors) {
 }
 
 TEST(ProfilesTest, NamesAndErrors) {
-  EXPECT_EQ(profile_names(), (std::vector<std::string>{"sd15", "tiny"}));
+  EXPECT_EQ(profile_names(), (std::vector<std::string>{"sd15", "sdxl", "tiny"}));
+  // sdxl is described, not runnable: a clear error before anything is built.
+  try {
+    load_models(profile_by_name("sdxl"), "/some/sdxl");
+    FAIL() << "expected an InputError";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("not implemented"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(build_models(profile_by_name("sdxl")), core::InputError);
   try {
     profile_by_name("sd1.5");
     FAIL() << "expected an InputError";

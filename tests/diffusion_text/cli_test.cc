@@ -90,6 +90,16 @@ TEST_F(CliTest, ModelInfoCountsTinyAndSd15Parameters) {
   }
 }
 
+TEST_F(CliTest, ModelInfoDescribesSdxlWithoutBuildingIt) {
+  const auto result = run("model info --profile sdxl --json");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto info = nlohmann::json::parse(result.output);
+  ASSERT_EQ(info["networks"].size(), 4u);
+  EXPECT_EQ(info["networks"][1]["network"], "text_encoder_2");
+  EXPECT_EQ(info["networks"][2]["parameters"].get<std::int64_t>(), 2'567'463'684);
+  EXPECT_NE(info["networks"][2]["source"].get<std::string>().find("architecture only"), std::string::npos);
+}
+
 TEST_F(CliTest, ModelInfoUnknownProfileSuggestsOne) {
   const auto result = run("model info --profile sd16");
   EXPECT_EQ(result.exit_code, 2) << result.output;
