@@ -73,6 +73,21 @@ TEST(StableDiffusionTest, StepsReachTheCallbackWithCfgRows) {
   EXPECT_EQ(seen[0].rows[3].role, attention::RowRole::kScene);
 }
 
+TEST(StableDiffusionTest, GuidanceOneRunsOnlyTheConditionalRows) {
+  auto pipeline = tiny_pipeline();
+  auto options = tiny_options();
+  options.guidance = 1.0;
+  std::vector<attention::StepInfo> seen;
+  const auto unguided = pipeline.generate({{"a knight", 5}, {"a castle", 6}}, options,
+                                          [&](const attention::StepInfo& step) { seen.push_back(step); });
+  ASSERT_EQ(seen.size(), 3u);
+  ASSERT_EQ(seen[0].rows.size(), 2u);
+  EXPECT_TRUE(seen[0].rows[0].conditional && seen[0].rows[1].conditional);
+  EXPECT_EQ(seen[0].rows[1].image, 1);
+  // Guidance changes the picture.
+  EXPECT_FALSE(unguided[0] == pipeline.generate({{"a knight", 5}}, tiny_options())[0]);
+}
+
 TEST(StableDiffusionTest, EncodeGivesScaledLatentsOfTheRightShape) {
   auto pipeline = tiny_pipeline();
   core::Image image(64, 64, 3);
