@@ -73,6 +73,39 @@ TEST(StableDiffusionTest, StepsReachTheCallbackWithCfgRows) {
   EXPECT_EQ(seen[0].rows[3].role, attention::RowRole::kScene);
 }
 
+// Counts its calls and the rows it saw; otherwise vanilla.
+class CountingProcessor : public attention::Processor {
+ public:
+  torch::Tensor attend(const attention::AttentionCall& call, const attention::AttentionLayer& layer,
+                       const torch::Tensor& hidden, const torch::Tensor& context) override {
+    ++calls;
+    last_step = call.step->step;
+    rows = call.step->rows.size();
+    return vanilla_.attend(call, layer, hidden, context);
+  }
+  int calls = 0;
+  int last_step = -1;
+  std::size_t rows = 0;
+
+ private:
+  attention::VanillaProcessor vanilla_;
+};
+
+TEST(StableDiffusionTest, ProcessorsSwitchedInTheStepCallbackApplyFromThatStep) {
+  auto pipeline = tiny_pipeline();
+  const auto counting = std::make_shared<CountingProcessor>();
+  const auto layers = static_cast<int>(pipeline.unet()->attention_layers().size());
+  const auto switched = pipeline.generate({{"a knight", 5}}, tiny_options(), [&](const attention::StepInfo& step) {
+    if (step.step == 1) pipeline.unet()->set_processor(counting);
+  });
+  EXPECT_EQ(counting->calls, 2 * layers);  // steps 1 and 2 of 3, every attention layer once
+  EXPECT_EQ(counting->last_step, 2);
+  EXPECT_EQ(counting->rows, 2u);  // the CFG pair
+  // The counting processor is vanilla attention: the image is unchanged.
+  pipeline.unet()->set_processor(std::make_shared<attention::VanillaProcessor>());
+  EXPECT_TRUE(switched[0] == pipeline.generate({{"a knight", 5}}, tiny_options())[0]);
+}
+
 TEST(StableDiffusionTest, GuidanceOneRunsOnlyTheConditionalRows) {
   auto pipeline = tiny_pipeline();
   auto options = tiny_options();
