@@ -49,6 +49,12 @@ std::string transport_problem(httplib::Error error) {
       return "could not connect";
     case httplib::Error::Write:
       return "could not send the request (write failed or timed out)";
+    case httplib::Error::SSLServerVerification:
+      return "the server's TLS certificate was not accepted (not signed by a trusted CA, or not for this host)";
+    case httplib::Error::SSLLoadingCerts:
+      return "could not load the trusted CA certificates";
+    case httplib::Error::SSLConnection:
+      return "the TLS handshake failed";
     default:
       return "transport error: " + httplib::to_string(error);
   }
@@ -239,6 +245,7 @@ ChatReply ChatClient::complete(const json& body) {
 
       httplib::Client client(endpoint_.origin);
       set_timeouts(client, settings_.timeout_s);
+      if (!settings_.ca_cert_file.empty()) client.set_ca_cert_path(settings_.ca_cert_file.string());
       client.set_keep_alive(false);
       ++attempts;
       ++requests_sent_;

@@ -87,6 +87,7 @@ struct BackendSettings {
   double backoff_initial_s = 1.0;          // first retry delay, doubled each retry, jittered
   double backoff_max_s = 30.0;
   double retry_after_max_s = 120.0;        // a server's Retry-After is honoured up to this
+  std::filesystem::path ca_cert_file;      // https: trust these CAs (PEM); empty = the system's
 };
 
 // Any backend. `store` may be null for oracle and for openai without caching; replay

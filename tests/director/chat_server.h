@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -51,7 +52,19 @@ class ChatServer {
   // `script(request, n)`: the reply to the n-th request (0-based, over all requests).
   using Script = std::function<ScriptedReply(const nlohmann::json& request, int n)>;
 
-  explicit ChatServer(Script script) : script_(std::move(script)) {
+  // With `tls` the server speaks HTTPS with that certificate and key.
+  struct Tls {
+    std::string certificate_file;
+    std::string private_key_file;
+  };
+
+  explicit ChatServer(Script script, const Tls* tls = nullptr)
+      : script_(std::move(script)),
+        owned_server_(tls != nullptr ? std::unique_ptr<httplib::Server>(std::make_unique<httplib::SSLServer>(
+                                           tls->certificate_file.c_str(), tls->private_key_file.c_str()))
+                                     : std::make_unique<httplib::Server>()),
+        server_(*owned_server_),
+        scheme_(tls != nullptr ? "https" : "http") {
     server_.Post(R"(.*/chat/completions)", [this](const httplib::Request& request, httplib::Response& response) {
       handle(request, response);
     });
@@ -64,7 +77,7 @@ class ChatServer {
     thread_.join();
   }
 
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::string base_url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_) + "/v1"; }
   int requests() const { return requests_.load(); }
   int max_in_flight() const { return max_in_flight_.load(); }
   std::vector<nlohmann::json> bodies() const {
@@ -113,7 +126,9 @@ class ChatServer {
   }
 
   Script script_;
-  httplib::Server server_;
+  std::unique_ptr<httplib::Server> owned_server_;
+  httplib::Server& server_;
+  std::string scheme_;
   int port_ = 0;
   std::thread thread_;
   std::atomic<int> requests_{0};

@@ -627,3 +627,45 @@ TEST(Templates, DirectoryTemplatesAreCheckedAndHashed) {
 
 }  // namespace
 }  // namespace dsbench::director
+
+namespace dsbench::director {
+namespace {
+
+// A self-signed certificate for 127.0.0.1 made with the openssl command.
+std::optional<testing::ChatServer::Tls> make_certificate(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const testing::ChatServer::Tls tls{(dir / "cert.pem").string(), (dir / "key.pem").string()};
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                              "-addext subjectAltName=IP:127.0.0.1 -keyout " + tls.private_key_file +
+                              " -out " + tls.certificate_file + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) return std::nullopt;
+  return tls;
+}
+
+TEST(Https, TrustedCertificateWorksAndAnUntrustedOneIsRefused) {
+  const auto tls = make_certificate(std::filesystem::path(DSBENCH_BINARY_DIR) / "director_tls_test");
+  if (!tls) GTEST_SKIP() << "the openssl command could not make a test certificate";
+  ChatServer server([](const json&, int) { return completion(valid_plan_text()); }, &*tls);
+  ASSERT_TRUE(server.base_url().starts_with("https://127.0.0.1:"));
+
+  BackendSettings settings;
+  settings.name = "tls";
+  settings.kind = "openai";
+  settings.base_url = server.base_url();
+  settings.model = "m";
+  settings.ca_cert_file = tls->certificate_file;
+  EXPECT_EQ(make_director(settings)->plan(story_named("hg")).subjects.size(), 2u);
+  EXPECT_EQ(server.requests(), 1);
+
+  settings.ca_cert_file.clear();  // the system's CAs don't know a self-signed certificate
+  try {
+    make_director(settings)->plan(story_named("hg"));
+    FAIL() << "expected a RunError";
+  } catch (const core::RunError& error) {
+    EXPECT_NE(std::string(error.what()).find("TLS certificate was not accepted"), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(server.requests(), 1);  // refused before any request reached the handler, and not retried
+}
+
+}  // namespace
+}  // namespace dsbench::director
