@@ -1,9 +1,11 @@
 #include "harness/cli/command.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include "core/errors.h"
+#include "harness/config/config.h"
 
 namespace dsbench::cli {
 namespace {
@@ -45,6 +47,36 @@ bool parse_command_line(const Arguments& args, const std::string& usage_line,
                            usage_line.substr(0, usage_line.find(' ')) + " --help)");
   }
   return true;
+}
+
+void add_store_options(boost::program_options::options_description& options) {
+  namespace po = boost::program_options;
+  options.add_options()
+      ("store", po::value<std::string>(), "run store: a SQLite file or postgresql://... (default: the config's store.url, "
+       "$DSBENCH_STORE, runs/dsbench.sqlite)")
+      ("config", po::value<std::string>(), "take the store from this run config's store.url");
+}
+
+std::string store_location(const boost::program_options::variables_map& values) {
+  if (values.count("store")) return values["store"].as<std::string>();
+  if (values.count("config")) return harness::load_config(values["config"].as<std::string>()).store.url;
+  if (const char* env = std::getenv("DSBENCH_STORE"); env != nullptr && *env != '\0') return env;
+  return "runs/dsbench.sqlite";
+}
+
+std::int64_t parse_run_id(const std::string& text, const std::string& what) {
+  std::size_t used = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || value <= 0) {
+    throw core::InputError(core::Location{"", 0, what}, "expected a run id (a positive integer, see: dsbench runs), got '" +
+                                                          text + "'");
+  }
+  return value;
 }
 
 }  // namespace dsbench::cli

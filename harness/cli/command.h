@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -29,6 +30,15 @@ bool parse_command_line(const Arguments& args, const std::string& usage_line,
                         const boost::program_options::options_description& options,
                         const boost::program_options::positional_options_description& positional,
                         boost::program_options::variables_map& values);
+
+// Commands that read the run store take `--store PATH|URL` or `--config FILE` (its
+// store.url). store_location() picks, in order: --store, the config's store.url,
+// $DSBENCH_STORE, runs/dsbench.sqlite (what configs/base.yaml names, from the checkout).
+void add_store_options(boost::program_options::options_description& options);
+std::string store_location(const boost::program_options::variables_map& values);
+
+// A run named on the command line: a positive integer.
+std::int64_t parse_run_id(const std::string& text, const std::string& what = "RUN");
 
 }  // namespace dsbench::cli
 
