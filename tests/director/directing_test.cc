@@ -2,11 +2,16 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <sstream>
 
 #include "core/errors.h"
 #include "harness/directing/directing.h"
+#include "harness/planning/plan.h"
+#include "pipeline/director/plan_json.h"
 #include "tests/director/chat_server.h"
 
 namespace dsbench::directing {
@@ -322,6 +327,80 @@ TEST(LlmCompareConfig, LoadsWithThreeBackendsAndOneSystemEach) {
   for (const auto& backend : config.director.backends) {
     EXPECT_NO_THROW(backend_settings(config, backend));
   }
+}
+
+}  // namespace
+}  // namespace dsbench::directing
+
+namespace dsbench::directing {
+namespace {
+
+// configs/llm-compare.yaml as a user runs it against a compatible server: both LLM
+// backends pointed at a loopback server (--set), the authored sample's stories. The
+// server answers with the stories' annotations as the schema's JSON; for model B the
+// first answer of every other story is cut short, so B needs repairs.
+TEST_F(DirectingTest, LlmCompareConfigAgainstALoopbackServer) {
+  const std::filesystem::path file = std::filesystem::path(DSBENCH_SOURCE_DIR) / "configs" / "llm-compare.yaml";
+  std::map<std::string, datasets::Story> by_id;
+  std::mutex mutex;
+  std::map<std::string, int> b_requests;
+  ChatServer server([&](const json& request, int) {
+    const std::string id = story_id_of(request);
+    const std::string answer = director::story_plan_to_json(director::oracle_plan(by_id.at(id))).dump();
+    if (request["model"] == "model-b" && request["messages"].size() == 2) {
+      const std::lock_guard lock(mutex);
+      if (b_requests[id]++ == 0 && id.back() % 2 == 0) {
+        return completion(answer.substr(0, answer.size() / 2));
+      }
+    }
+    return completion(answer);
+  });
+  const std::vector<std::string> overrides = {
+      "director.backends[0].base_url=" + server.base_url(), "director.backends[1].base_url=" + server.base_url(),
+      "director.backends[0].model=model-a", "director.backends[1].model=model-b",
+      std::string("director.backends[0].api_key_env=") + kKeyVariable,
+      "store.url=" + (folder_ / "runs.sqlite").string()};
+  const harness::RunConfig config = harness::load_config(file, overrides);
+  const datasets::Dataset selected = planning::load_selected_dataset(config);
+  ASSERT_EQ(selected.stories.size(), 5u);
+  for (const auto& story : selected.stories) by_id[story.id] = story;
+  std::size_t cut = 0;
+  for (const auto& story : selected.stories) cut += story.id.back() % 2 == 0 ? 1 : 0;
+  ASSERT_GT(cut, 0u);
+  ASSERT_LT(cut, 5u);
+
+  std::ostringstream log;
+  {
+    store::Store store = store::Store::open(config.store.url);
+    const store::RunId run = new_run(store);
+    const RunDirection direction = plan_run(config, store, run, selected.stories, Options{.log = &log});
+    EXPECT_TRUE(direction.errors().empty()) << log.str();
+    ASSERT_EQ(direction.backends.size(), 3u);
+    EXPECT_EQ(server.requests(), static_cast<int>(10 + cut));
+    for (const std::string backend : {"llm-a", "llm-b", "oracle"}) {
+      const auto values = run_level(store, run, metric_system(backend));
+      EXPECT_DOUBLE_EQ(values.at("director.plan_success_rate"), 1.0) << backend;
+      EXPECT_DOUBLE_EQ(values.at("director.subject_recall"), 1.0) << backend;
+      EXPECT_DOUBLE_EQ(values.at("director.subject_precision"), 1.0) << backend;
+      EXPECT_DOUBLE_EQ(values.at("director.scene_subject_accuracy"), 1.0) << backend;
+    }
+    const auto a = run_level(store, run, "director:llm-a");
+    const auto b = run_level(store, run, "director:llm-b");
+    EXPECT_DOUBLE_EQ(a.at("director.json_valid_first_try"), 1.0);
+    EXPECT_DOUBLE_EQ(b.at("director.json_valid_first_try"), 1.0 - cut / 5.0);
+    EXPECT_DOUBLE_EQ(b.at("director.repair_rate"), cut / 5.0);
+    EXPECT_DOUBLE_EQ(a.at("director.http_requests"), 5.0);
+    std::cout << log.str();
+  }
+  {
+    store::Store store = store::Store::open(config.store.url);
+    plan_run(config, store, new_run(store), selected.stories, Options{.log = &log});
+    EXPECT_EQ(server.requests(), static_cast<int>(10 + cut));  // all answers from the store
+  }
+  const auto sent = server.authorizations();
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), std::string("Bearer ") + kKeyValue), 5);  // llm-a only
+  EXPECT_EQ(store_bytes().find(kKeyValue), std::string::npos);
+  EXPECT_EQ(log.str().find(kKeyValue), std::string::npos);
 }
 
 }  // namespace
