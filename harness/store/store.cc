@@ -1,5 +1,7 @@
 #include "harness/store/store.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -235,6 +237,8 @@ struct Store::Impl {
   std::filesystem::path path;
   std::unique_ptr<sql::Database> connection;
   bool postgres = false;
+  std::uintmax_t device = 0;  // identity of the SQLite file when opened
+  std::uintmax_t inode = 0;
   // A Store may be shared by the executor's heartbeat thread: one statement at a time.
   mutable std::recursive_mutex mutex;
   std::vector<std::string> claim_groups;  // what the temp claim_groups table holds
@@ -252,10 +256,31 @@ Store Store::open(const std::filesystem::path& path) {
   auto impl = std::make_unique<Impl>();
   impl->path = is_postgres_url(path.string()) ? std::filesystem::path(sql::redact_url(path.string())) : path;
   impl->connection = open_database(path.string());
+  impl->postgres = impl->connection->dialect() == sql::Dialect::kPostgres;
+  if (!impl->postgres) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) == 0) {
+      impl->device = info.st_dev;
+      impl->inode = info.st_ino;
+    }
+  }
   return Store(std::move(impl));
 }
 
 const std::filesystem::path& Store::path() const { return impl_->path; }
+
+void Store::check_still_in_place() const {
+  if (impl_->postgres) return;
+  struct stat info {};
+  if (::stat(impl_->path.c_str(), &info) != 0) {
+    throw core::RunError(impl_->path.string() +
+                         ": the run store was deleted during the run; work after this point would be lost. "
+                         "Restore the file (or start a new store) and run again");
+  }
+  if (info.st_dev != impl_->device || info.st_ino != impl_->inode) {
+    throw core::RunError(impl_->path.string() + ": the run store was replaced by another file during the run");
+  }
+}
 
 int Store::schema_version() const {
   std::lock_guard lock(impl_->mutex);

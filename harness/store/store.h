@@ -177,6 +177,10 @@ class Store {
 
   const std::filesystem::path& path() const;
   int schema_version() const;
+  // SQLite: RunError when the file at path() is gone or is no longer the file this Store
+  // opened (deleted or replaced mid-run: later writes would land in an unlinked file and
+  // be lost). A no-op for PostgreSQL.
+  void check_still_in_place() const;
 
   // Runs.
   RunId create_run(const NewRun& run);

@@ -100,6 +100,21 @@ TEST_P(SqliteStoreTest, NotAStoreIsAnInputErrorNamingTheFile) {
   }
 }
 
+TEST_P(SqliteStoreTest, NoticesTheFileDeletedOrReplacedUnderIt) {
+  const fs::path path = dir_ / "s.sqlite";
+  Store store = Store::open(path);
+  EXPECT_NO_THROW(store.check_still_in_place());
+  fs::remove(path);
+  try {
+    store.check_still_in_place();
+    FAIL() << "expected a RunError";
+  } catch (const core::RunError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("deleted during the run"));
+  }
+  { Store other = Store::open(path); }  // a new file at the same path
+  EXPECT_THROW(store.check_still_in_place(), core::RunError);
+}
+
 TEST_P(SqliteStoreTest, NewerSchemaIsRefused) {
   const fs::path path = dir_ / "future.sqlite";
   { Store store = Store::open(path); }
