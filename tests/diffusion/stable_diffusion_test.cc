@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -199,9 +200,17 @@ namespace {
 
 namespace st = core::safetensors;
 
-// Writes a module's parameters as an f32 (or f16) safetensors file.
-void save(const torch::nn::Module& module, const std::filesystem::path& path, st::DType dtype = st::DType::kF32) {
-  std::map<std::string, st::OwnedTensor> tensors;
+// transformers < 4.31 saved the text encoder's position_ids buffer; real SD1.5 files carry it.
+st::OwnedTensor position_ids() {
+  st::OwnedTensor ids{st::DType::kI64, {1, 77}, std::vector<std::uint8_t>(77 * 8)};
+  for (std::int64_t i = 0; i < 77; ++i) std::memcpy(ids.data.data() + i * 8, &i, 8);
+  return ids;
+}
+
+// Writes a module's parameters (and `extra` tensors) as an f32 (or f16) safetensors file.
+void save(const torch::nn::Module& module, const std::filesystem::path& path, st::DType dtype = st::DType::kF32,
+          std::map<std::string, st::OwnedTensor> extra = {}) {
+  std::map<std::string, st::OwnedTensor> tensors = std::move(extra);
   for (const auto& item : module.named_parameters()) {
     auto values = item.value().detach().contiguous();
     if (dtype == st::DType::kF16) values = values.to(torch::kFloat16);
@@ -222,7 +231,8 @@ TEST(ProfilesTest, DiffusersFolderLoadsEveryNetwork) {
   std::filesystem::remove_all(root);
   save(*source.unet, root / "unet/diffusion_pytorch_model.safetensors");
   save(*source.vae, root / "vae/diffusion_pytorch_model.fp16.safetensors", st::DType::kF16);
-  save(*source.text_encoder, root / "text_encoder/model.safetensors");
+  save(*source.text_encoder, root / "text_encoder/model.safetensors", st::DType::kF32,
+       {{"text_model.embeddings.position_ids", position_ids()}});
   const auto loaded = load_models(profile, root);
   EXPECT_EQ(loaded.unet_source, (root / "unet/diffusion_pytorch_model.safetensors").string());
   EXPECT_EQ(loaded.vae_source, (root / "vae/diffusion_pytorch_model.fp16.safetensors").string());
@@ -312,6 +322,7 @@ TEST(ProfilesTest, SingleFileCheckpointLoadsEveryNetwork) {
   const auto text_file = std::filesystem::path(DSBENCH_BINARY_DIR) / "tests/diffusion/text_only.safetensors";
   std::filesystem::create_directories(text_file.parent_path());
   save_weights(*text, text_file, [](const std::string& name) { return "cond_stage_model.transformer." + name; });
+  tensors["cond_stage_model.transformer.text_model.embeddings.position_ids"] = position_ids();
   const auto text_tensors = st::File::open(text_file);
   for (const auto& key : text_tensors.names()) {
     const auto& view = text_tensors.tensor(key);
