@@ -1,6 +1,7 @@
 // dsbench run: plans a config into work items and runs them (or prints the plan with
 // --dry-run). Exit 0 when the run finished without failures, 1 when an item failed or
 // the run was interrupted, 2 for config/data problems.
+#include <iomanip>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -34,11 +35,16 @@ void print_outcome(const executor::Outcome& outcome) {
             << " remaining of " << outcome.planned << ")\n";
   if (!outcome.stage_seconds.empty()) {
     std::cerr << "stage times:";
-    for (const auto& [stage, seconds] : outcome.stage_seconds) std::cerr << " " << stage << " " << seconds << "s";
+    for (const auto& [stage, seconds] : outcome.stage_seconds) {
+      std::cerr << " " << stage << " " << std::fixed << std::setprecision(2) << seconds << "s";
+    }
     std::cerr << "\n";
   }
   std::cerr << "images under " << outcome.run_dir.string() << "\n";
-  if (outcome.interrupted) std::cerr << "interrupted: resume with dsbench run --resume " << outcome.run_id << " --config ...\n";
+  if (outcome.interrupted) {
+    std::cerr << "interrupted: run the same command again to resume, or dsbench run --resume " << outcome.run_id
+              << " --store " << outcome.store_path.string() << "\n";
+  }
 }
 
 int run_run(const Arguments& args) {
@@ -47,6 +53,9 @@ int run_run(const Arguments& args) {
       ("config", po::value<std::string>(), "the run config (YAML)")
       ("set", po::value<std::vector<std::string>>()->composing(),
        "override a config key, e.g. --set sampler.steps=4 (repeatable)")
+      ("store", po::value<std::string>(),
+       "the SQLite store file, overriding store.url without changing the config hash (with --shard K/N the default "
+       "is <store stem>.shard-K-of-N.sqlite beside store.url)")
       ("dry-run", "print the plan (systems x stories x scenes x seeds, item counts) and exit without running")
       ("resume", po::value<std::string>(), "resume run RUN (by default a run of the same config that is unfinished is resumed)")
       ("shard", po::value<std::string>(),
@@ -59,14 +68,26 @@ int run_run(const Arguments& args) {
   po::variables_map values;
   if (!parse_command_line(args,
                           "run --config FILE [--set KEY=VALUE]... [--dry-run] [--resume RUN] [--shard K/N] "
-                          "[--workers-id NAME] [--no-progress]",
+                          "[--store FILE] [--workers-id NAME] [--no-progress]\n"
+                          "       run --resume RUN --store FILE\n\n"
+                          "Runs every work item of the config (resuming its unfinished run if there is one).\n"
+                          "Exit 0: finished without failures; 1: an item failed or the run was interrupted;\n"
+                          "2: a config, data or usage problem.",
                           options, positional, values)) {
     return 0;
   }
-  if (!values.count("config")) throw core::InputError("run needs --config FILE (see: dsbench run --help)");
   const auto overrides =
       values.count("set") ? values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  const harness::RunConfig config = harness::load_config(values["config"].as<std::string>(), overrides);
+  harness::RunConfig config;
+  if (values.count("config")) {
+    config = harness::load_config(values["config"].as<std::string>(), overrides);
+  } else if (values.count("resume") && values.count("store")) {
+    // The run's own stored config, exactly as it was resolved.
+    if (!overrides.empty()) throw core::InputError("--set needs --config (a resumed run keeps its stored config)");
+    config = executor::config_of_run(values["store"].as<std::string>(), values["resume"].as<std::string>());
+  } else {
+    throw core::InputError("run needs --config FILE, or --resume RUN with --store FILE (see: dsbench run --help)");
+  }
   std::optional<planning::ShardSpec> shard;
   if (values.count("shard")) shard = planning::parse_shard(values["shard"].as<std::string>());
   if (values.count("dry-run")) return dry_run(config, shard);
@@ -75,6 +96,7 @@ int run_run(const Arguments& args) {
   if (values.count("resume")) run_options.resume_run = values["resume"].as<std::string>();
   if (values.count("workers-id")) run_options.worker_id = values["workers-id"].as<std::string>();
   run_options.shard = shard;
+  if (values.count("store")) run_options.store_path = values["store"].as<std::string>();
   run_options.lease_seconds = values["lease"].as<double>();
   if (run_options.lease_seconds <= 0) throw core::InputError(core::Location{"", 0, "--lease"}, "a positive number of seconds");
   if (!values.count("no-progress")) {

@@ -203,8 +203,7 @@ void log_line(const Options& options, const std::string& line) {
 // The store file of this process: a shard writes its own file next to the configured
 // one, so shards on many machines never share a SQLite file; `dsbench merge` joins them.
 std::filesystem::path resolve_store_path(const harness::RunConfig& config, const Options& options) {
-  if (!options.store_path.empty()) return options.store_path;
-  const std::string& url = config.store.url;
+  const std::string url = options.store_path.empty() ? config.store.url : options.store_path.string();
   if (url.find("://") != std::string::npos) {
     throw core::InputError(core::Location{config.source, 0, "store.url"},
                            "a SQLite file path (database URLs such as '" + url + "' are not supported yet)");
@@ -302,17 +301,20 @@ void Worker::plan_run() {
   }
 }
 
+store::RunId parse_run_id(const std::string& text) {
+  try {
+    std::size_t used = 0;
+    const store::RunId id = std::stoll(text, &used);
+    if (used == text.size() && id > 0) return id;
+  } catch (const std::exception&) {
+  }
+  throw core::InputError(core::Location{"", 0, "--resume"}, "a run id (a positive integer), got '" + text + "'");
+}
+
 void Worker::open_run() {
   const StoreLock lock(store_path_);
   if (!options_.resume_run.empty()) {
-    store::RunId id = 0;
-    try {
-      std::size_t used = 0;
-      id = std::stoll(options_.resume_run, &used);
-      if (used != options_.resume_run.size()) throw std::invalid_argument("trailing text");
-    } catch (const std::exception&) {
-      throw core::InputError(core::Location{"", 0, "--resume"}, "a run id (an integer), got '" + options_.resume_run + "'");
-    }
+    const store::RunId id = parse_run_id(options_.resume_run);
     const store::RunInfo info = store_.get_run(id);
     if (info.config_hash != config_.hash) {
       throw core::InputError(core::Location{"", 0, "--resume"},
@@ -343,6 +345,7 @@ void Worker::open_run() {
   store_.set_run_status(run_, "running");
   run_prefix_ = "run-" + std::to_string(run_);
   outcome_.run_id = std::to_string(run_);
+  outcome_.store_path = store_path_;
   outcome_.run_dir = std::filesystem::path(config_.output_dir) / run_prefix_;
   log_line(options_, (outcome_.resumed ? "resuming run " : "started run ") + outcome_.run_id + " in " +
                          store_path_.string() + " (worker " + worker_ + ")");
@@ -707,6 +710,26 @@ void Worker::finish_run() {
 }
 
 }  // namespace
+
+harness::RunConfig config_of_run(const std::filesystem::path& store_path, const std::string& run_id) {
+  if (!std::filesystem::exists(store_path)) {
+    throw core::InputError(core::Location{store_path.string(), 0, "--store"}, "an existing run store");
+  }
+  const store::Store store = store::Store::open(store_path);
+  const store::RunInfo info = store.get_run(parse_run_id(run_id));
+  nlohmann::json resolved;
+  try {
+    resolved = nlohmann::json::parse(info.config_json);
+  } catch (const nlohmann::json::exception& error) {
+    throw core::RunError(store_path.string() + ": run " + run_id + " has an unreadable config: " + error.what());
+  }
+  harness::RunConfig config = harness::config_from_resolved(resolved);
+  if (config.hash != info.config_hash) {
+    throw core::RunError(store_path.string() + ": run " + run_id + " config hash " + info.config_hash +
+                         " does not match its stored config (" + config.hash + ")");
+  }
+  return config;
+}
 
 core::ExitCode Outcome::exit_code() const {
   return status == "finished" && failed_total == 0 && !interrupted ? core::ExitCode::kOk : core::ExitCode::kRunFailure;

@@ -31,9 +31,9 @@ using SystemFactory = std::function<std::unique_ptr<systems::System>(const harne
                                                                      const systems::ModelSettings& model)>;
 
 struct Options {
-  // The SQLite store file; empty = the config's store.url, and with a shard K/N of more
-  // than one: "<stem>.shard-K-of-N<ext>" beside it, so every shard writes its own file
-  // (`dsbench merge` joins them). Not part of the config, so shards share a config hash.
+  // The SQLite store file; empty = the config's store.url. Not part of the config (the
+  // hash stays). With a shard K/N of more than one the file is "<stem>.shard-K-of-N<ext>"
+  // beside it, so every shard writes its own file (`dsbench merge` joins them).
   std::filesystem::path store_path;
   std::string resume_run;                    // a run id to resume; empty = find by config hash or create
   std::optional<planning::ShardSpec> shard;  // only this shard's groups
@@ -66,6 +66,7 @@ struct Outcome {
   bool interrupted = false;
   std::map<std::string, double> stage_seconds;  // "direct", "load_portraits", "portrait", "scene", "write", "store"
   std::filesystem::path run_dir;        // output_dir/run-<id>
+  std::filesystem::path store_path;     // the store file this worker used
 
   core::ExitCode exit_code() const;     // 0 only when the run finished without failures
 };
@@ -77,6 +78,10 @@ struct Outcome {
 // throws is marked failed and the run goes on. InputError for bad input (unknown system
 // type, bad params, a run of another config); RunError when the store fails.
 Outcome execute(const harness::RunConfig& config, const Options& options, const SystemFactory& make_system);
+
+// The resolved config a run was made with, from its store (`dsbench run --resume RUN`
+// without --config). InputError when the run does not exist.
+harness::RunConfig config_of_run(const std::filesystem::path& store_path, const std::string& run_id);
 
 // Where an item's images go, relative to the run directory:
 // <system>/<story>/seed-<s>/portrait_<subject>.png | scene_<NN>.png, side images as

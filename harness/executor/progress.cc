@@ -126,7 +126,13 @@ void Progress::maybe_print(bool force) {
     out_ << "\r" << format_bar(state()) << "\x1b[K";
     printed_bar_ = true;
   } else {
-    out_ << format_line(state()) << "\n";
+    // The same counts twice in a log say nothing new (e.g. a final line right after one).
+    const ProgressState now_state = state();
+    const std::string counts = std::to_string(now_state.done) + "/" + std::to_string(now_state.failed) + "/" +
+                               std::to_string(now_state.total);
+    if (counts == last_counts_) return;
+    last_counts_ = counts;
+    out_ << format_line(now_state) << "\n";
   }
   out_.flush();
 }

@@ -55,6 +55,7 @@ class Progress {
   double started_;
   double last_print_ = -1e300;
   bool printed_bar_ = false;
+  std::string last_counts_;
 };
 
 // Whether `stream` is standard error/output attached to a terminal.

@@ -60,6 +60,14 @@ TEST(Progress, PlainLinesComeEveryIntervalWithRateFromThisProcess) {
   EXPECT_DOUBLE_EQ(state.rate, 3.0 / 12.0);
   EXPECT_DOUBLE_EQ(state.eta_seconds, 3.0 / 0.25);
   EXPECT_NE(out.str().find("progress: 7/10 items (70.0%), 1 failed, 0.25 items/s, ETA 12s\n"), std::string::npos);
+  // The final line repeats nothing already said.
+  const std::string before = out.str();
+  now = 130.0;
+  progress.finish();
+  EXPECT_EQ(out.str(), before);
+  progress.set_counts(8, 1);
+  progress.finish();
+  EXPECT_NE(out.str().find("progress: 8/10 items (80.0%)"), std::string::npos);
 }
 
 TEST(Progress, TerminalBarIsRedrawnInPlace) {

@@ -1,0 +1,143 @@
+// `dsbench run` end to end through the built executable (skips when it is absent from
+// this build tree), and the cluster examples under scripts/cluster/.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <regex>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Result run_shell(const std::string& command) {
+  Result result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  while (const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+const fs::path kBinary = fs::path(DSBENCH_BINARY_DIR) / "dsbench";
+const fs::path kSource = DSBENCH_SOURCE_DIR;
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+Result dsbench(const std::string& arguments, const std::string& environment = "") {
+  return run_shell("cd " + quoted(kSource) + " && env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT "
+                   "-u SLURM_ARRAY_TASK_MIN -u JOB_COMPLETION_INDEX " + environment + " " + quoted(kBinary) + " " +
+                   arguments);
+}
+
+std::size_t items_of(const std::string& output) {
+  std::smatch match;
+  if (!std::regex_search(output, match, std::regex("\\n  (\\d+) items? in \\d+ groups?"))) return 0;
+  return std::stoul(match[1]);
+}
+
+class RunCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kBinary)) GTEST_SKIP() << "dsbench is not built";
+    scratch_ = fs::path(DSBENCH_BINARY_DIR) / "test-scratch" / ("run-cli-" + std::to_string(::getpid()));
+    fs::create_directories(scratch_);
+  }
+  void TearDown() override { fs::remove_all(scratch_); }
+  fs::path scratch_;
+};
+
+TEST_F(RunCli, DryRunPrintsThePlanOfTheSmokeConfigWithoutTouchingTheStore) {
+  const fs::path store = scratch_ / "never.sqlite";
+  const Result result = dsbench("run --config configs/smoke.yaml --dry-run --set store.url=" + store.string());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("1 system x 3 stories (6 scenes, 9 subjects) x 1 seed [0]"));
+  EXPECT_THAT(result.output, ::testing::ContainsRegex("vanilla +9 +6 +15"));
+  EXPECT_THAT(result.output, HasSubstr("hansel-and-gretel: 4, 2"));
+  EXPECT_EQ(items_of(result.output), 15u);
+  EXPECT_THAT(result.output, HasSubstr("dry run: nothing was run"));
+  EXPECT_FALSE(fs::exists(store));
+}
+
+TEST_F(RunCli, DryRunShardsCoverThePlan) {
+  std::size_t items = 0;
+  for (int k = 0; k < 3; ++k) {
+    const Result result = dsbench("run --config configs/smoke.yaml --dry-run --shard " + std::to_string(k) + "/3");
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_THAT(result.output, HasSubstr("shard " + std::to_string(k) + "/3: 1 group of the run"));
+    items += items_of(result.output);
+  }
+  EXPECT_EQ(items, 15u);
+}
+
+TEST_F(RunCli, ShardComesFromSlurmOrKubernetesVariables) {
+  Result result = dsbench("run --config configs/smoke.yaml --dry-run --shard auto",
+                          "SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=3");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("shard 1/3:"));
+  result = dsbench("run --config configs/smoke.yaml --dry-run --shard auto/3", "JOB_COMPLETION_INDEX=2");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("shard 2/3:"));
+}
+
+TEST_F(RunCli, UsageProblemsExitTwoNamingTheOption) {
+  Result result = dsbench("run --config configs/smoke.yaml --dry-run --shard 3/3");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("--shard"));
+  result = dsbench("run --config configs/smoke.yaml --dry-run --shard auto");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("SLURM_ARRAY_TASK_ID"));
+  result = dsbench("run --dry-run");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("--config"));
+  result = dsbench("run --config configs/smoke.yaml --dry-run --set sampler.stepz=3");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("did you mean 'steps'"));
+  result = dsbench("run --resume 1 --store " + quoted(scratch_ / "absent.sqlite"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  result = dsbench("run --help");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("--workers-id"));
+}
+
+TEST_F(RunCli, SlurmArrayScriptRunsItsShard) {
+  const Result result = run_shell("cd " + quoted(kSource) + " && SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 DSBENCH=" +
+                                  quoted(kBinary) + " CONFIG=configs/smoke.yaml bash scripts/cluster/slurm-array.sbatch --dry-run");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("shard 1/2:"));
+}
+
+TEST(ClusterExamples, IndexedJobShardsMatchItsCompletions) {
+  const YAML::Node job = YAML::LoadFile((kSource / "scripts/cluster/k8s-indexed-job.yaml").string());
+  EXPECT_EQ(job["kind"].as<std::string>(), "Job");
+  EXPECT_EQ(job["spec"]["completionMode"].as<std::string>(), "Indexed");
+  const int completions = job["spec"]["completions"].as<int>();
+  const YAML::Node command = job["spec"]["template"]["spec"]["containers"][0]["command"];
+  std::vector<std::string> words;
+  for (const auto& word : command) words.push_back(word.as<std::string>());
+  const auto shard = std::find(words.begin(), words.end(), "--shard");
+  ASSERT_NE(shard, words.end());
+  ASSERT_NE(shard + 1, words.end());
+  EXPECT_EQ(*(shard + 1), "auto/" + std::to_string(completions));
+  EXPECT_EQ(words[1], "run");
+
+  const YAML::Node merge = YAML::LoadFile((kSource / "scripts/cluster/k8s-merge-job.yaml").string());
+  const std::string merge_command = merge["spec"]["template"]["spec"]["containers"][0]["args"][0].as<std::string>();
+  EXPECT_THAT(merge_command, HasSubstr("{0.." + std::to_string(completions - 1) + "}-of-" + std::to_string(completions)));
+}
+
+}  // namespace
