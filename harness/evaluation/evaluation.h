@@ -1,0 +1,66 @@
+// Scores a run in the store: DreamSim, D&C-DS and consistency from the run's artifacts,
+// written back as metric_values rows (per scene and per story) and metric_summaries
+// (mean, std, seeded 95 % bootstrap CI over stories; per system, per subject count).
+//
+// What is read (artifact rows of the run, written by the executor or import_images):
+//   portrait items (index = subject s): artifact "image"; optional kind "mask" (the
+//     subject's mask in its portrait; the crop falls back to the whole portrait);
+//   scene items (index = scene): artifact "image"; kind "mask" named "target_mask_SS"
+//     (SS = subject index) = the subject's box in the scene. An empty mask = not detected.
+// Metrics (lower distance is better; every distance is DreamSim's packaged form):
+//   dreamsim_scene_portrait   whole scene vs each portrait of its subjects (masked
+//                             subjects, or every portrait of the story if no mask), mean
+//   dnc_ds                    MuDI D&C score of the scene's crops vs portrait crops
+//   dnc_ds_subject            per detected subject: scene crop vs portrait crop, mean
+//   dnc_ds_subject_strict     same, an undetected subject counting as distance 1
+//   detection_rate            detected subjects / subjects with a mask
+//   scene_consistency         (story level) per subject, mean pairwise distance of its
+//                             scene crops across the story's scenes; mean over subjects
+// Story-level values (scene = -1) of the per-scene metrics are their means over scenes.
+// Every image and crop is embedded once, in batches, through the store's embedding
+// cache keyed by (content sha256, model id, preprocessing version); a second evaluation
+// of the same run decodes no image and builds no network.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "harness/store/store.h"
+
+namespace dsbench::evaluation {
+
+struct Options {
+  std::string model = "ensemble";     // a metrics::dreamsim_model_names() entry, or tiny-<name>
+  std::filesystem::path weights_dir;  // <backbone>.safetensors files; empty = seeded random
+                                      // weights (allowed for tiny-* models only)
+  std::uint64_t random_seed = 0;
+  int batch_size = 16;
+  int threads = 0;                    // torch intra-op threads; 0 = leave as is
+  int bootstrap_resamples = 1000;
+  std::uint64_t bootstrap_seed = 0;
+};
+
+struct Report {
+  std::size_t images = 0;            // distinct images and crops needing an embedding
+  std::size_t embedded = 0;          // of which computed now (the rest came from the cache)
+  std::size_t values = 0;            // metric_values rows written
+  std::size_t summaries = 0;         // metric_summaries rows written
+  double seconds = 0.0;
+};
+
+// InputError for an unknown run / model / missing weights; RunError for unreadable files.
+Report evaluate_run(store::Store& store, store::RunId run, const Options& options);
+
+// Imports a folder of images that dsbench did not make as a new run (status "imported").
+// Layouts (detected per story folder):
+//   dsbench:   DIR/<story>/portrait_SS.png [portrait_SS_mask.png]
+//              DIR/<story>/scene_NN.png    [scene_NN_mask_SS.png ...]
+//   official DreamStory output: DIR/<story>/<scene folder>/output_image_XX.png,
+//              source_mask_XX.png, target_mask_XX.png: one folder per scene holding the
+//              final batch [portrait_0 .. portrait_{S-1}, scene] (S = number of source
+//              masks); portraits are taken from the first scene folder (sorted by name).
+// `system` names the imported system in the run's rows. Returns the new run id.
+store::RunId import_images(store::Store& store, const std::filesystem::path& dir, const std::string& system);
+
+}  // namespace dsbench::evaluation
