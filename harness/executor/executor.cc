@@ -63,8 +63,8 @@ planning::ItemKey from_store_key(const store::ItemKey& key) {
   return planning::ItemKey{key.system, key.story, planning::parse_kind(key.kind), key.index, key.seed};
 }
 
-// Serialises run lookup/creation between processes on one store, so two workers started
-// together join one run instead of creating two.
+// Serialises run lookup/creation (and claims, see Worker::claim_next) between processes
+// on one store, so two workers started together join one run instead of creating two.
 class StoreLock {
  public:
   explicit StoreLock(const std::filesystem::path& store_path) {
@@ -247,6 +247,13 @@ class Worker {
   void remove_temporaries(const planning::ItemKey& key, const std::string& subject_name);
   void sweep_temporaries();
   systems::System& system_for(const planning::PlanGroup& group);
+  // Claims are serialised with open_run()'s recovery on the store's lock file: a worker
+  // that starts and finds no live claim may reset unfinished items, which must not
+  // catch another worker's claim made in between.
+  std::optional<store::ItemRow> claim_next(const store::ClaimOptions& claim) {
+    const StoreLock lock(store_path_);
+    return store_.claim_next_item(run_, claim);
+  }
   bool stop_requested() const { return options_.stop_requested && options_.stop_requested(); }
   void finish_run();
   void refresh_progress(bool force);
@@ -476,7 +483,7 @@ void Worker::work() {
   std::size_t processed = 0;
   while (!stop_requested()) {
     if (options_.max_items > 0 && processed >= options_.max_items) break;
-    const std::optional<store::ItemRow> item = store_.claim_next_item(run_, claim);
+    const std::optional<store::ItemRow> item = claim_next(claim);
     if (!item) {
       if (store_.fail_blocked_scenes(run_) > 0) continue;
       if (count_items(store_, run_, options_.shard ? &group_keys_ : nullptr).open() == 0) break;
