@@ -22,6 +22,7 @@
 #include "core/image.h"
 #include "harness/executor/progress.h"
 #include "harness/store/store.h"
+#include "harness/directing/directing.h"
 #include "pipeline/director/director.h"
 
 namespace dsbench::executor {
@@ -389,51 +390,29 @@ void Worker::recover_claims() {
   for (const auto& worker : dead) store_.release_worker(run_, worker);
 }
 
+// Each director backend plans the stories of the groups it directs (directing::plan_run:
+// LLM answers come from and go to the store's call cache, director scores to its
+// metric values). A story that cannot be planned gets no items now; a rerun tries again.
 void Worker::direct_stories() {
   const auto start = Clock::now();
   const datasets::Dataset selected = planning::load_selected_dataset(config_);
-  std::map<std::string, const datasets::Story*> stories_by_id;
-  for (const auto& story : selected.stories) stories_by_id[story.id] = &story;
-
-  std::map<std::string, std::vector<std::string>> stories_per_director;
-  for (const auto& group : plan_.groups) {
-    auto& ids = stories_per_director[group.director];
-    if (std::find(ids.begin(), ids.end(), group.story) == ids.end()) ids.push_back(group.story);
-  }
+  std::map<std::string, std::set<std::string>> stories_per_director;
+  for (const auto& group : plan_.groups) stories_per_director[group.director].insert(group.story);
   for (const auto& [director_name, ids] : stories_per_director) {
-    const auto backend = std::find_if(config_.director.backends.begin(), config_.director.backends.end(),
-                                      [&](const harness::DirectorBackendConfig& b) { return b.name == director_name; });
-    if (backend == config_.director.backends.end()) {
-      throw core::InputError(core::Location{config_.source, 0, "systems[].director"},
-                             "a director backend named '" + director_name + "'");
-    }
-    director::BackendSettings settings;
-    settings.name = backend->name;
-    settings.kind = backend->kind;
-    settings.base_url = backend->base_url;
-    settings.model = backend->model;
-    settings.temperature = backend->temperature;
-    settings.seed = backend->seed;
-    settings.max_tokens = backend->max_tokens;
-    settings.timeout_s = backend->timeout_s;
-    settings.api_key_env = backend->api_key_env;
-    settings.concurrency = backend->concurrency;
-    settings.max_repairs = backend->max_repairs;
-    settings.cache = backend->cache;
-    settings.templates_dir = config_.director.templates_dir;
-    std::shared_ptr<director::CallStore> calls;
-    if (backend->kind != "oracle") calls = std::make_shared<store::SqliteCallStore>(store_path_, run_);
-    const auto director = director::make_director(settings, calls);
     std::vector<datasets::Story> stories;
-    for (const auto& id : ids) stories.push_back(*stories_by_id.at(id));
-    for (auto& outcome : director::plan_stories(*director, stories, backend->concurrency)) {
-      if (outcome.ok) {
-        story_plans_[{director_name, outcome.story_id}] = std::move(outcome.plan);
-      } else {
-        direction_errors_.push_back("story " + outcome.story_id + " (director " + director_name + "): " + outcome.error);
-        log_line(options_, "cannot plan " + direction_errors_.back());
+    for (const auto& story : selected.stories) {
+      if (ids.count(story.id)) stories.push_back(story);
+    }
+    directing::Options options;
+    options.backends = {director_name};
+    options.log = options_.log;
+    const directing::RunDirection direction = directing::plan_run(config_, store_, run_, stories, options);
+    for (const auto& story : stories) {
+      if (const director::StoryPlan* plan = direction.plan_of(director_name, story.id)) {
+        story_plans_[{director_name, story.id}] = *plan;
       }
     }
+    for (const auto& error : direction.errors()) direction_errors_.push_back(error);
   }
   times_.add("direct", "", seconds_since(start));
 }

@@ -1,5 +1,6 @@
 // The executor in one process: a whole run, resume, failures, interruption, sharding.
 #include <csignal>
+#include <fstream>
 #include <sstream>
 
 #include "harness/executor/stop.h"
@@ -192,6 +193,39 @@ TEST(Executor, UnknownSystemIsAnInputErrorAndLeavesTheRunResumable) {
   EXPECT_EQ(runs.front().status, "failed");
   EXPECT_TRUE(store.list_items(runs.front().id, "running").empty());
   EXPECT_EQ(execute(config, quiet_options(), test_factory()).status, "finished");
+}
+
+// The oracle cannot plan a raw story (no annotations): the run plans and draws the
+// others, then ends failed naming the story.
+TEST(Executor, AStoryTheDirectorCannotPlanFailsTheRunButNotTheOthers) {
+  const Scratch scratch;
+  std::ifstream sample(std::string(DSBENCH_SOURCE_DIR) + "/datasets/ds500-sample/stories.jsonl");
+  std::string first, second;
+  std::getline(sample, first);
+  std::getline(sample, second);
+  std::filesystem::create_directories(scratch.path() / "data");
+  std::ofstream(scratch.path() / "data/stories.jsonl")
+      << first << "\n"
+      << second << "\n"
+      << R"({"id": "raw-tale", "title": "Raw", "category": "real-story", "text": "Once a miller had three sons.", "annotated": false})"
+      << "\n";
+  RunSetup setup;
+  setup.dataset_root = (scratch.path() / "data").string();
+  setup.seeds = "[0]";
+  const auto config = write_config(scratch.path(), setup);
+  std::ostringstream log;
+  Options options = quiet_options();
+  options.log = &log;
+  const Outcome outcome = execute(config, options, test_factory());
+  EXPECT_EQ(outcome.status, "failed");
+  EXPECT_EQ(outcome.exit_code(), core::ExitCode::kRunFailure);
+  EXPECT_EQ(outcome.planned, 4u + 2u + 2u + 2u);  // hansel-and-gretel and fox-and-crow only
+  EXPECT_EQ(outcome.completed, outcome.planned);
+  EXPECT_NE(log.str().find("raw-tale"), std::string::npos) << log.str();
+  const store::Store store = store::Store::open(store_of(config));
+  const auto run = store.get_run(std::stoll(outcome.run_id));
+  EXPECT_EQ(run.status, "failed");
+  EXPECT_NE(run.message.find("raw-tale"), std::string::npos) << run.message;
 }
 
 TEST(Executor, DatabaseUrlsAreNotSupportedYet) {

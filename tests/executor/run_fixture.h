@@ -53,13 +53,14 @@ struct RunSetup {
   std::string seeds = "[0, 1]";
   int limit = 3;
   int max_scenes = 2;
+  std::string dataset_root = std::string(DSBENCH_SOURCE_DIR) + "/datasets/ds500-sample";
 };
 
 // Writes run.yaml into `folder` (store and images inside it) and loads it.
 inline harness::RunConfig write_config(const std::filesystem::path& folder, const RunSetup& setup = {}) {
   const auto file = folder / "run.yaml";
   std::ofstream(file) << "name: executor-test\n"
-                      << "dataset:\n  root: " << DSBENCH_SOURCE_DIR << "/datasets/ds500-sample\n"
+                      << "dataset:\n  root: " << setup.dataset_root << "\n"
                       << "  limit: " << setup.limit << "\n  max_scenes: " << setup.max_scenes << "\n"
                       << "systems: " << setup.systems << "\n"
                       << "sampler:\n  steps: 1\n  width: " << kImageSize << "\n  height: " << kImageSize
