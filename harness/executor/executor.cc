@@ -217,6 +217,11 @@ std::filesystem::path resolve_store_path(const harness::RunConfig& config, const
   return path;
 }
 
+// Writing an item's images failed: a problem of the output folder, not of the item.
+struct OutputError : core::RunError {
+  using core::RunError::RunError;
+};
+
 // Everything one item needs: its group in the plan and the director's plan of the story.
 struct GroupContext {
   const planning::PlanGroup* group = nullptr;
@@ -528,8 +533,12 @@ void Worker::process(const store::ItemRow& item) {
     times_.add(planning::kind_name(key.kind), key.system, draw_seconds);
     emit(options_, "generated");
     const auto writing = Clock::now();
-    remove_temporaries(key, subject_name);
-    artifacts = write_images(key, subject_name, output);
+    try {
+      remove_temporaries(key, subject_name);
+      artifacts = write_images(key, subject_name, output);
+    } catch (const std::exception& failure) {
+      throw OutputError(failure.what());
+    }
     const double write_seconds = seconds_since(writing);
     times_.add("write", key.system, write_seconds);
     info = output.info.is_object() ? output.info : nlohmann::json{{"system_info", output.info}};
@@ -537,6 +546,11 @@ void Worker::process(const store::ItemRow& item) {
     info["timings"] = {{"draw_s", draw_seconds}, {"write_s", write_seconds}};
   } catch (const core::InputError&) {
     throw;  // a config problem (unknown system, bad params): every item would fail alike
+  } catch (const OutputError& failure) {
+    // The output folder, not the item, is at fault (disk full, read-only, gone): every
+    // item would fail alike. The item goes back to pending for the resume.
+    store_.release_worker(run_, worker_);
+    throw core::RunError("cannot write the images of " + key.to_string() + ": " + failure.what());
   } catch (const std::exception& failure) {
     error = failure.what();
   }
@@ -597,12 +611,18 @@ std::vector<systems::Portrait> Worker::load_portraits(const planning::ItemKey& s
     portrait.subject = subject;
     for (const auto& artifact : store_.artifacts_of_item(row->id)) {
       const auto path = std::filesystem::path(config_.output_dir) / artifact.path;
-      const std::string bytes = core::read_file(path);
+      std::string bytes;
+      try {
+        bytes = core::read_file(path);
+      } catch (const core::InputError& error) {
+        // A file of the run, not user input: the scene fails, the run goes on.
+        throw core::RunError("cannot read portrait " + key.to_string() + ": " + error.what());
+      }
       if (core::sha256_hex(bytes) != artifact.sha256) {
         throw core::RunError(path.string() + " does not match its recorded sha256 (the file changed after portrait " +
                              key.to_string() + " was recorded)");
       }
-      core::Image image = core::decode_image(bytes, path.string());
+      core::Image image = core::decode_image(bytes, path.string());  // hash-checked: decodes as it did
       if (artifact.name == "image") {
         portrait.image = std::move(image);
       } else {

@@ -228,6 +228,71 @@ TEST(Executor, AStoryTheDirectorCannotPlanFailsTheRunButNotTheOthers) {
   EXPECT_NE(run.message.find("raw-tale"), std::string::npos) << run.message;
 }
 
+// An output folder that cannot be written stops the run with a clear error (not one
+// failure per item); nothing committed is lost and the resume finishes the run.
+TEST(Executor, AnUnwritableOutputFolderStopsTheRunAndTheResumeRepairsIt) {
+  const Scratch scratch;
+  const auto config = write_config(scratch.path());
+  Options options = quiet_options();
+  options.max_items = 5;
+  EXPECT_EQ(execute(config, options, test_factory()).completed, 5u);
+
+  // A file where the run folder's "ours" directory should be: writes below it fail.
+  const auto run_dir = std::filesystem::path(config.output_dir) / "run-1";
+  const auto moved = scratch.path() / "ours.moved";
+  std::filesystem::rename(run_dir / "ours", moved);
+  std::ofstream(run_dir / "ours") << "not a folder";
+  try {
+    execute(config, quiet_options(), test_factory());
+    FAIL() << "expected a RunError";
+  } catch (const core::RunError& error) {
+    EXPECT_NE(std::string(error.what()).find("cannot write the images of ours/"), std::string::npos) << error.what();
+  }
+  {
+    const store::Store store = store::Store::open(store_of(config));
+    EXPECT_EQ(store.get_run(1).status, "failed");
+    EXPECT_EQ(store.list_items(1, "done").size(), 5u);
+    EXPECT_TRUE(store.list_items(1, "running").empty());
+    // A scene claimed first could not read its portraits there: failed, retried below.
+    for (const auto& item : store.list_items(1, "failed")) {
+      EXPECT_NE(item.error.find("cannot read portrait"), std::string::npos) << item.error;
+    }
+  }
+  std::filesystem::remove(run_dir / "ours");
+  std::filesystem::rename(moved, run_dir / "ours");
+  const Outcome resumed = execute(config, quiet_options(), test_factory());
+  EXPECT_EQ(resumed.status, "finished");
+  EXPECT_EQ(resumed.done_before, 5u);
+  expect_complete_run(config, store_of(config), "after the output folder came back");
+}
+
+// A portrait file changed on disk after it was recorded: the scenes that need it fail
+// with a message naming the file; the run goes on.
+TEST(Executor, ACorruptPortraitFailsItsScenesWithAClearMessage) {
+  const Scratch scratch;
+  RunSetup setup;
+  setup.seeds = "[0]";
+  const auto config = write_config(scratch.path(), setup);
+  Options options = quiet_options();
+  const auto portrait = std::filesystem::path(config.output_dir) / "run-1/ours/fox-and-crow/seed-0/portrait_Reynard.png";
+  options.test_hook = [&](const std::string& event) {
+    // Once fox-and-crow's portraits are recorded, before its scenes run, damage one.
+    if (event == "claimed" && std::filesystem::exists(portrait) && std::filesystem::file_size(portrait) > 10) {
+      std::filesystem::resize_file(portrait, 10);
+    }
+  };
+  const Outcome outcome = execute(config, options, test_factory());
+  EXPECT_EQ(outcome.status, "failed");
+  const store::Store store = store::Store::open(store_of(config));
+  const auto failed = store.list_items(std::stoll(outcome.run_id), "failed");
+  ASSERT_FALSE(failed.empty());
+  for (const auto& item : failed) {
+    EXPECT_EQ(item.key.story, "fox-and-crow");
+    EXPECT_EQ(item.key.kind, "scene");
+    EXPECT_NE(item.error.find("portrait_Reynard.png does not match its recorded sha256"), std::string::npos) << item.error;
+  }
+}
+
 TEST(Executor, DatabaseUrlsAreNotSupportedYet) {
   const Scratch scratch;
   auto config = write_config(scratch.path());
