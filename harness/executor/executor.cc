@@ -441,8 +441,9 @@ void Worker::add_items() {
   if (added > 0) log_line(options_, "planned " + std::to_string(added) + " new item(s)");
   if (options_.progress != nullptr) {
     progress_ = std::make_unique<Progress>(*options_.progress, options_.progress_terminal,
-                                           options_.progress_interval_seconds, counts.total(), counts.done,
-                                           counts.failed);
+                                           options_.progress_interval_seconds, counts.total(),
+                                           counts.done + counts.failed, counts.failed);
+    progress_->set_counts(counts.done + counts.failed, counts.failed);  // shown at once, not after the first item
   }
 }
 
