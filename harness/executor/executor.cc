@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <fcntl.h>
@@ -271,6 +272,7 @@ class Worker {
   const std::string worker_;
   store::Store store_;
 
+  datasets::Dataset selected_;
   planning::Plan plan_;
   std::map<std::string, planning::PlanGroup*> groups_by_key_;
   std::set<std::string> group_keys_;
@@ -289,9 +291,9 @@ class Worker {
 Outcome Worker::run() {
   plan_run();
   open_run();
-  direct_stories();
-  add_items();
   try {
+    direct_stories();
+    add_items();
     work();
   } catch (const std::exception& error) {
     // Leave the store consistent for a resume: our claim back to pending, the reason on
@@ -305,8 +307,8 @@ Outcome Worker::run() {
 }
 
 void Worker::plan_run() {
-  const datasets::Dataset selected = planning::load_selected_dataset(config_);
-  plan_ = planning::make_plan(config_, selected);
+  selected_ = planning::load_selected_dataset(config_);
+  plan_ = planning::make_plan(config_, selected_);
   if (options_.shard) plan_ = planning::shard(plan_, options_.shard->index, options_.shard->count);
   for (auto& group : plan_.groups) {
     groups_by_key_[group.key()] = &group;
@@ -400,12 +402,11 @@ void Worker::recover_claims() {
 // metric values). A story that cannot be planned gets no items now; a rerun tries again.
 void Worker::direct_stories() {
   const auto start = Clock::now();
-  const datasets::Dataset selected = planning::load_selected_dataset(config_);
   std::map<std::string, std::set<std::string>> stories_per_director;
   for (const auto& group : plan_.groups) stories_per_director[group.director].insert(group.story);
   for (const auto& [director_name, ids] : stories_per_director) {
     std::vector<datasets::Story> stories;
-    for (const auto& story : selected.stories) {
+    for (const auto& story : selected_.stories) {
       if (ids.count(story.id)) stories.push_back(story);
     }
     directing::Options options;
@@ -701,7 +702,10 @@ void Worker::finish_run() {
     message = std::to_string(direction_errors_.size()) + " stor" + (direction_errors_.size() == 1 ? "y" : "ies") +
               " could not be planned; first: " + direction_errors_.front();
   }
-  if (counts.open() == 0 && !outcome_.interrupted) {
+  if (counts.open() == 0) {
+    // Nothing is left (a stop that came after the last item, or other workers finished
+    // the rest): the run is over whatever stopped this worker.
+    outcome_.interrupted = false;
     sweep_temporaries();
     outcome_.status = counts.failed > 0 || !direction_errors_.empty() ? "failed" : "finished";
     if (message.empty() && counts.failed > 0) message = std::to_string(counts.failed) + " item(s) failed";

@@ -5,6 +5,7 @@
 // does not match its reference.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
