@@ -54,10 +54,11 @@ int run_run(const Arguments& args) {
       ("set", po::value<std::vector<std::string>>()->composing(),
        "override a config key, e.g. --set sampler.steps=4 (repeatable)")
       ("store", po::value<std::string>(),
-       "the SQLite store file, overriding store.url without changing the config hash (with --shard K/N the default "
-       "is <store stem>.shard-K-of-N.sqlite beside store.url)")
+       "the SQLite store file instead of store.url, without changing the config hash; with --shard K/N every "
+       "shard writes <stem>.shard-K-of-N<ext> beside it (join them with dsbench merge)")
       ("dry-run", "print the plan (systems x stories x scenes x seeds, item counts) and exit without running")
-      ("resume", po::value<std::string>(), "resume run RUN (by default a run of the same config that is unfinished is resumed)")
+      ("resume", po::value<std::string>(), "resume run RUN of the store (it must have been made with this config; without --config its stored "
+       "config is used, with --store)")
       ("shard", po::value<std::string>(),
        "run only shard K/N (0-based) of the items; 'auto' reads $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT, "
        "'auto/N' also $JOB_COMPLETION_INDEX")
@@ -69,8 +70,9 @@ int run_run(const Arguments& args) {
   if (!parse_command_line(args,
                           "run --config FILE [--set KEY=VALUE]... [--dry-run] [--resume RUN] [--shard K/N] "
                           "[--store FILE] [--workers-id NAME] [--no-progress]\n"
-                          "       run --resume RUN --store FILE\n\n"
-                          "Runs every work item of the config (resuming its unfinished run if there is one).\n"
+                          "       dsbench run --resume RUN --store FILE\n\n"
+                          "Runs every work item of the config. A config names its run: running it again\n"
+                          "resumes that run (finished items are skipped, failed ones retried).\n"
                           "Exit 0: finished without failures; 1: an item failed or the run was interrupted;\n"
                           "2: a config, data or usage problem.",
                           options, positional, values)) {
