@@ -121,7 +121,7 @@ std::string model_cache_id(const Options& options) {
 
 metrics::DreamSim make_model(const Options& options) {
   if (options.weights_dir.empty()) {
-    if (!options.model.starts_with("tiny-")) {
+    if (!options.model.starts_with("tiny-") && !options.allow_random_full_size) {
       throw core::InputError(core::Location{"", 0, "metrics.dreamsim.weights"},
                              "DreamSim model '" + options.model +
                                  "' needs converted weights (--weights DIR; scripts/convert_dreamsim.py); "
@@ -388,6 +388,20 @@ Report evaluate_run(store::Store& store, store::RunId run, const Options& option
   report.summaries = summaries.size();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
+}
+
+double dreamsim_images_per_second(const std::string& model, int threads, int batch, int iterations) {
+  if (threads < 1 || batch < 1 || iterations < 1) {
+    throw core::InputError(core::Location{"", 0, "--threads/--batch/--iterations"}, "each must be at least 1");
+  }
+  torch::set_num_threads(threads);
+  const auto dreamsim = metrics::DreamSim::random(model, 0);
+  const auto pixels = torch::rand({batch, 3, 224, 224});
+  dreamsim.embed_pixels(pixels);  // warm-up
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < iterations; ++i) dreamsim.embed_pixels(pixels);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return batch * iterations / seconds;
 }
 
 }  // namespace dsbench::evaluation

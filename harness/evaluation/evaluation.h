@@ -35,6 +35,7 @@ struct Options {
   std::filesystem::path weights_dir;  // <backbone>.safetensors files; empty = seeded random
                                       // weights (allowed for tiny-* models only)
   std::uint64_t random_seed = 0;
+  bool allow_random_full_size = false;  // benchmarks only: random full-size weights
   int batch_size = 16;
   int threads = 0;                    // torch intra-op threads; 0 = leave as is
   int bootstrap_resamples = 1000;
@@ -62,5 +63,10 @@ Report evaluate_run(store::Store& store, store::RunId run, const Options& option
 //              masks); portraits are taken from the first scene folder (sorted by name).
 // `system` names the imported system in the run's rows. Returns the new run id.
 store::RunId import_images(store::Store& store, const std::filesystem::path& dir, const std::string& system);
+
+// Images per second of DreamSim's network (normalisation + backbones, random weights of
+// `model`'s shapes) on random preprocessed pixels: one warm-up batch, then `iterations`
+// batches of `batch` images at `threads` torch threads. For `dsbench bench metrics`.
+double dreamsim_images_per_second(const std::string& model, int threads, int batch, int iterations);
 
 }  // namespace dsbench::evaluation
