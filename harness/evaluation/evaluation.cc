@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/errors.h"
+#include "datasets/dataset.h"
 #include "core/hashing.h"
 #include "core/image.h"
 #include "metrics/crops.h"
@@ -235,6 +236,24 @@ double mean_of(const std::vector<double>& values) {
   return values.empty() ? std::nan("") : sum / static_cast<double>(values.size());
 }
 
+// Categories from the dataset the run was made from; none when it cannot be read (an
+// imported run, a moved dataset): the summaries then simply lack category rows.
+std::map<std::string, std::string> categories_from_config(const std::string& config_json) {
+  std::map<std::string, std::string> categories;
+  try {
+    const auto config = nlohmann::json::parse(config_json);
+    const auto root = config.at("dataset").value("root", std::string());
+    const auto format = config.at("dataset").value("format", std::string("auto"));
+    if (root.empty() || !fs::exists(root) || format == "generated") return categories;
+    const auto dataset = format == "auto" ? datasets::load_dataset(root)
+                                          : datasets::load_dataset(root, datasets::parse_layout(format));
+    for (const auto& story : dataset.stories) categories[story.id] = story.category;
+  } catch (const std::exception&) {
+    categories.clear();
+  }
+  return categories;
+}
+
 }  // namespace
 
 Report evaluate_run(store::Store& store, store::RunId run, const Options& options) {
@@ -288,6 +307,8 @@ Report evaluate_run(store::Store& store, store::RunId run, const Options& option
   }
   Report report;
   embeddings.compute(report);
+  const auto categories =
+      options.story_categories.empty() ? categories_from_config(info.config_json) : options.story_categories;
 
   std::vector<store::MetricValue> values;
   std::vector<metrics::Observation> observations;
@@ -368,8 +389,12 @@ Report evaluate_run(store::Store& store, store::RunId run, const Options& option
     for (const auto& [metric, value] : story_values) {
       values.push_back({story.system, story.story, -1, story.seed, metric, value,
                         metric == "scene_consistency" ? consistency_extra : nlohmann::json::object()});
-      observations.push_back({{{"system", story.system}, {"subjects", std::to_string(story.portraits.size())}},
-                              metric, value});
+      std::map<std::string, std::string> group{{"system", story.system},
+                                               {"subjects", std::to_string(story.portraits.size())}};
+      if (const auto category = categories.find(story.story); category != categories.end()) {
+        group["category"] = category->second;
+      }
+      observations.push_back({group, metric, value});
     }
   }
   store.put_metric_values(run, values);
@@ -377,9 +402,11 @@ Report evaluate_run(store::Store& store, store::RunId run, const Options& option
   const metrics::BootstrapOptions bootstrap{options.bootstrap_resamples, options.bootstrap_seed};
   std::vector<store::MetricSummary> summaries;
   for (const auto& [group_by, kind] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"system"}, "all"}, {{"system", "subjects"}, "subjects"}}) {
+           {{"system"}, "all"}, {{"system", "category"}, "category"}, {{"system", "subjects"}, "subjects"}}) {
     for (const auto& row : metrics::summarize_groups(observations, group_by, bootstrap)) {
-      summaries.push_back({row.group.at("system"), row.metric, kind, kind == "all" ? "" : row.group.at("subjects"),
+      const std::string value = kind == "all" ? "" : row.group.at(group_by[1]);
+      if (kind == "category" && value.empty()) continue;  // stories without a known category
+      summaries.push_back({row.group.at("system"), row.metric, kind, value,
                            static_cast<std::int64_t>(row.n), row.mean, row.std, row.ci_low, row.ci_high});
     }
   }

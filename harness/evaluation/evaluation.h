@@ -1,6 +1,7 @@
 // Scores a run in the store: DreamSim, D&C-DS and consistency from the run's artifacts,
 // written back as metric_values rows (per scene and per story) and metric_summaries
-// (mean, std, seeded 95 % bootstrap CI over stories; per system, per subject count).
+// (mean, std, seeded 95 % bootstrap CI over stories; per system, per category, per subject
+// count).
 //
 // What is read (artifact rows of the run, written by the executor or import_images):
 //   portrait items (index = subject s): artifact "image"; optional kind "mask" (the
@@ -24,6 +25,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "harness/store/store.h"
@@ -38,6 +40,9 @@ struct Options {
   bool allow_random_full_size = false;  // benchmarks only: random full-size weights
   int batch_size = 16;
   int threads = 0;                    // torch intra-op threads; 0 = leave as is
+  // story id -> category for the per-category summaries. Empty: read from the dataset the
+  // run's config names (dataset.root), when it loads; otherwise no category rows.
+  std::map<std::string, std::string> story_categories;
   int bootstrap_resamples = 1000;
   std::uint64_t bootstrap_seed = 0;
 };

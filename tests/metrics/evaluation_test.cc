@@ -173,6 +173,28 @@ TEST_F(EvaluationTest, OfficialDreamStoryLayoutImports) {
   EXPECT_THROW(import_images(store, root_ / "official", "x"), core::InputError);
 }
 
+TEST_F(EvaluationTest, CategorySummariesFromGivenCategories) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "external");
+  Options options = options_;
+  options.story_categories = {{"story1", "fairy-tale"}};
+  evaluate_run(store, run, options);
+  std::size_t category_rows = 0;
+  for (const auto& s : store.metric_summaries(run)) {
+    if (s.group_kind != "category") continue;
+    ++category_rows;
+    EXPECT_EQ(s.group_value, "fairy-tale");
+  }
+  EXPECT_EQ(category_rows, 6u);  // one per story-level metric
+}
+
+TEST_F(EvaluationTest, ImportedRunHasNoCategoryRows) {  // no dataset behind an import
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "external");
+  evaluate_run(store, run, options_);
+  for (const auto& s : store.metric_summaries(run)) EXPECT_NE(s.group_kind, "category");
+}
+
 TEST_F(EvaluationTest, ErrorsNameTheProblem) {
   auto store = store::Store::open(root_ / "store.sqlite");
   EXPECT_THROW(import_images(store, root_ / "nowhere", "x"), core::InputError);
