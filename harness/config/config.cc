@@ -475,6 +475,7 @@ void check_relations(json& resolved, const Node& root, const std::string& source
     if (sampler["seeds"].is_array()) {
       std::set<std::string> seen;
       for (std::size_t i = 0; i < sampler["seeds"].size(); ++i) {
+        if (sampler["seeds"][i].is_null()) continue;  // invalid, already reported
         if (!seen.insert(sampler["seeds"][i].dump()).second) {
           report(origin_at(root, {"sampler", "seeds", i}), "sampler.seeds[" + std::to_string(i) + "]",
                  "duplicate seed " + sampler["seeds"][i].dump());
@@ -486,6 +487,7 @@ void check_relations(json& resolved, const Node& root, const std::string& source
   if (resolved["metrics"].is_array()) {
     std::set<std::string> seen;
     for (std::size_t i = 0; i < resolved["metrics"].size(); ++i) {
+      if (resolved["metrics"][i].is_null()) continue;  // invalid, already reported
       if (!seen.insert(resolved["metrics"][i].dump()).second) {
         report(origin_at(root, {"metrics", i}), "metrics[" + std::to_string(i) + "]",
                "duplicate metric " + resolved["metrics"][i].dump());

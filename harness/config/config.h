@@ -74,7 +74,7 @@ struct SamplerConfig {
 
 // How images are scored (metrics/ and harness/evaluation).
 struct EvaluationConfig {
-  std::string model = "tiny";  // DreamSim variant
+  std::string model = "tiny-ensemble";  // metrics::dreamsim_model_names() or tiny-<model>
   std::string weights;         // folder of converted safetensors; empty for tiny
   int batch_size = 16;
   int bootstrap_samples = 1000;

@@ -11,9 +11,10 @@ const std::vector<std::string> kSystemTypes = {
     "vanilla",           "dreamstory",         "storydiffusion",       "consistory",
     "dreamstory-no-mmsa", "dreamstory-no-mmca", "dreamstory-no-masks", "dreamstory-no-rewrite"};
 
-// Metric names the harness knows (metrics/). Keep in step with the metrics registry.
-const std::vector<std::string> kMetricNames = {
-    "dreamsim", "dc_ds", "dc_ds_strict", "detection_rate", "scene_consistency", "clip_t"};
+// Metric names harness/evaluation writes (evaluation.h documents each); the list in a
+// config says which of them a run reports (empty = no evaluation after the run).
+const std::vector<std::string> kMetricNames = {"dreamsim_scene_portrait", "dnc_ds", "dnc_ds_subject",
+                                               "dnc_ds_subject_strict", "detection_rate", "scene_consistency"};
 
 std::vector<KeySpec> build_table() {
   return {
@@ -85,8 +86,9 @@ std::vector<KeySpec> build_table() {
       {.path = "metrics[]", .type = kString, .allowed = kMetricNames},
 
       {.path = "evaluation", .type = kSection},
-      {.path = "evaluation.model", .type = kString, .fallback = "tiny",
-       .help = "DreamSim variant: tiny (seeded random weights) | ensemble | dino_vitb16 | clip_vitb16 | open_clip_vitb16"},
+      {.path = "evaluation.model", .type = kString, .fallback = "tiny-ensemble",
+       .help = "DreamSim model: ensemble | dino_vitb16 | clip_vitb16 | open_clip_vitb16 | ...; tiny-<model> = "
+               "the same layout shrunk with seeded random weights (tests, smoke runs)"},
       {.path = "evaluation.weights", .type = kString, .fallback = "", .path_kind = PathKind::kPath,
        .help = "folder of converted DreamSim safetensors (scripts/convert_dreamsim.py); empty for tiny"},
       {.path = "evaluation.batch_size", .type = kInteger, .fallback = 16, .minimum = 1, .maximum = 1024},

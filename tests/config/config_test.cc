@@ -105,7 +105,7 @@ TEST_F(ConfigTest, MinimalConfigGetsEveryDefault) {
 
 TEST_F(ConfigTest, ExtendsChainMergesMapsAndReplacesLists) {
   write("bases/root.yaml",
-        "sampler:\n  steps: 10\n  guidance: 5.0\n  seeds: [1, 2, 3]\nmetrics: [dreamsim]\n"
+        "sampler:\n  steps: 10\n  guidance: 5.0\n  seeds: [1, 2, 3]\nmetrics: [dnc_ds]\n"
         "output_dir: out-root\n");
   write("bases/middle.yaml",
         "extends: root.yaml\nsampler:\n  steps: 20\n  seeds: [7]\nmodel:\n  threads: 3\n");
@@ -117,7 +117,7 @@ TEST_F(ConfigTest, ExtendsChainMergesMapsAndReplacesLists) {
   EXPECT_EQ(config.sampler.height, 512);         // schema default
   EXPECT_EQ(config.sampler.seeds, std::vector<std::uint64_t>{7});  // list replaced, not appended
   EXPECT_EQ(config.model.threads, 3);
-  EXPECT_EQ(config.metrics, std::vector<std::string>{"dreamsim"});
+  EXPECT_EQ(config.metrics, std::vector<std::string>{"dnc_ds"});
   // Relative to the file that set it (bases/), not to the top file.
   EXPECT_EQ(config.output_dir, (dir_ / "bases" / "out-root").string());
   EXPECT_FALSE(config.resolved.contains("extends"));
@@ -351,10 +351,10 @@ TEST_F(ConfigTest, BadEnumValue) {
 }
 
 TEST_F(ConfigTest, BadMetricName) {
-  const auto path = write("run.yaml", minimal() + "metrics:\n  - dreamsim\n  - dreamsin2\n");
+  const auto path = write("run.yaml", minimal() + "metrics:\n  - dnc_ds\n  - detection_rat\n");
   const auto error = only_problem(path);
   expect_location(error, path, 7, "metrics[1]");
-  EXPECT_THAT(error.what(), HasSubstr("did you mean 'dreamsim'"));
+  EXPECT_THAT(error.what(), HasSubstr("did you mean 'detection_rate'"));
 }
 
 TEST_F(ConfigTest, MissingRequiredKey) {

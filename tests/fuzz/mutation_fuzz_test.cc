@@ -142,7 +142,7 @@ TEST_F(FuzzTest, YamlRunConfig) {
       "extends: base.yaml\nname: fuzz\ndataset:\n  root: data\n  limit: 2\n  stories: [a, b]\n"
       "systems:\n  - type: vanilla\n  - name: ds\n    type: dreamstory\n    params: {lambda: 0.5, steps: [1, 2]}\n"
       "director:\n  backends:\n    - kind: oracle\n    - {name: llm, kind: openai, base_url: http://x, model: m,"
-      " api_key_env: KEY}\nsampler: {width: 64, height: 64, guidance: 7.5}\nmetrics: [dreamsim, dc_ds]\n"
+      " api_key_env: KEY}\nsampler: {width: 64, height: 64, guidance: 7.5}\nmetrics: [dnc_ds, detection_rate]\n"
       "compare:\n  thresholds:\n    - {metric: dc_ds, abs_tol: 0.01}\nstore: runs/x.sqlite\noutput_dir: runs\n";
   const auto outcome = fuzz(seed_input, dir_ / "run.yaml", iterations(600), 4, [](const fs::path& path) {
     (void)harness::check_config(path, {"sampler.steps=3", "systems[0].params.x=[1, 2]"});
