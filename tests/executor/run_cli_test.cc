@@ -10,7 +10,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <regex>
+#include <map>
 #include <string>
+
+#include "harness/store/store.h"
 
 namespace {
 
@@ -119,6 +122,54 @@ TEST_F(RunCli, SlurmArrayScriptRunsItsShard) {
                                   quoted(kBinary) + " CONFIG=configs/smoke.yaml bash scripts/cluster/slurm-array.sbatch --dry-run");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("shard 1/2:"));
+}
+
+// The real product path (registry systems on the tiny model): a run, a rerun that has
+// nothing to do, and two CLI shards merged with `dsbench merge` that equal the unsharded
+// run item for item (same keys, same image hashes: sampling is seeded).
+TEST_F(RunCli, SmokeRunsResumesAndShardsMergeToTheUnshardedRun) {
+  // Two stories (4 + 2 subjects), one scene each, one step: 8 items per run. One thread:
+  // with two, OpenMP's spin-waiting makes a run ~20x slower on a loaded machine.
+  const std::string fast = " --no-progress --set sampler.steps=1 --set dataset.limit=2 --set dataset.max_scenes=1"
+                           " --set model.threads=1 --set output_dir=" + (scratch_ / "images").string();
+  const fs::path single = scratch_ / "single.sqlite";
+  Result result = dsbench("run --config configs/smoke.yaml --store " + quoted(single) + fast);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("finished (8 item(s) done now, 0 before, 0 failed, 0 remaining of 8)"));
+  result = dsbench("run --config configs/smoke.yaml --store " + quoted(single) + fast);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("resuming run 1"));
+  EXPECT_THAT(result.output, HasSubstr("finished (0 item(s) done now, 8 before"));
+
+  const fs::path sharded = scratch_ / "sharded.sqlite";
+  for (int k = 0; k < 2; ++k) {
+    result = dsbench("run --config configs/smoke.yaml --store " + quoted(sharded) + " --shard " + std::to_string(k) +
+                     "/2" + fast);
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+  }
+  const fs::path merged = scratch_ / "merged.sqlite";
+  result = run_shell(quoted(kBinary) + " merge " + quoted(scratch_ / "sharded.shard-0-of-2.sqlite") + " " +
+                     quoted(scratch_ / "sharded.shard-1-of-2.sqlite") + " --into " + quoted(merged));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  result = run_shell(quoted(kBinary) + " show 1 --verify --store " + quoted(merged));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("finished"));
+
+  const auto digest = [](const fs::path& path) {
+    const dsbench::store::Store store = dsbench::store::Store::open(path);
+    const auto run = store.list_runs().front();
+    std::map<dsbench::store::ItemId, std::string> key_of;
+    for (const auto& item : store.list_items(run.id)) {
+      key_of[item.id] = item.key.system + "/" + item.key.story + "/" + item.key.kind + "/" +
+                        std::to_string(item.key.index) + "/" + std::to_string(item.key.seed) + "/" + item.status;
+    }
+    std::map<std::string, std::string> hashes;
+    for (const auto& artifact : store.artifacts_of_run(run.id)) hashes[key_of.at(artifact.item) + "/" + artifact.name] = artifact.sha256;
+    return hashes;
+  };
+  const auto expected = digest(single);
+  EXPECT_EQ(expected.size(), 8u);
+  EXPECT_EQ(digest(merged), expected);
 }
 
 TEST(ClusterExamples, IndexedJobShardsMatchItsCompletions) {
