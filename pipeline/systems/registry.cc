@@ -5,6 +5,9 @@
 
 #include "core/errors.h"
 #include "core/text.h"
+#include "pipeline/systems/consistory.h"
+#include "pipeline/systems/dreamstory.h"
+#include "pipeline/systems/storydiffusion.h"
 #include "pipeline/systems/vanilla.h"
 
 namespace dsbench::systems {
@@ -20,6 +23,13 @@ using Factory = std::function<std::unique_ptr<System>(const nlohmann::json& para
 const std::vector<std::pair<std::string, Factory>>& factories() {
   static const std::vector<std::pair<std::string, Factory>> table = {
       {"vanilla", make_vanilla_system},
+      {"dreamstory", make_dreamstory_system},
+      {"dreamstory-no-mmsa", make_dreamstory_no_mmsa_system},
+      {"dreamstory-no-mmca", make_dreamstory_no_mmca_system},
+      {"dreamstory-no-masks", make_dreamstory_no_masks_system},
+      {"dreamstory-no-rewrite", make_dreamstory_no_rewrite_system},
+      {"storydiffusion", make_storydiffusion_system},
+      {"consistory", make_consistory_system},
   };
   return table;
 }
