@@ -8,22 +8,16 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cerrno>
-#include <condition_variable>
-#include <csignal>
-#include <fcntl.h>
-#include <mutex>
 #include <set>
-#include <sys/file.h>
 #include <thread>
-#include <unistd.h>
 
 #include "core/files.h"
 #include "core/hashing.h"
 #include "core/image.h"
+#include "harness/directing/directing.h"
+#include "harness/executor/claims.h"
 #include "harness/executor/progress.h"
 #include "harness/store/store.h"
-#include "harness/directing/directing.h"
 #include "pipeline/director/director.h"
 
 namespace dsbench::executor {
@@ -35,28 +29,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string host_name() {
-  char buffer[256] = {};
-  if (::gethostname(buffer, sizeof buffer - 1) != 0) return "localhost";
-  return buffer;
-}
-
-std::string default_worker_id() { return host_name() + ":" + std::to_string(::getpid()); }
-
-// A worker id "host:pid" of this host whose process is gone: its claims can be released
-// at once instead of waiting for the lease to run out.
-bool is_dead_local_worker(const std::string& worker) {
-  const auto colon = worker.rfind(':');
-  if (colon == std::string::npos || worker.substr(0, colon) != host_name()) return false;
-  try {
-    const int pid = std::stoi(worker.substr(colon + 1));
-    if (pid <= 0) return false;
-    return ::kill(pid, 0) != 0 && errno == ESRCH;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
 store::ItemKey to_store_key(const planning::ItemKey& key) {
   return store::ItemKey{key.system, key.story, planning::kind_name(key.kind), key.index, key.seed};
 }
@@ -64,90 +36,6 @@ store::ItemKey to_store_key(const planning::ItemKey& key) {
 planning::ItemKey from_store_key(const store::ItemKey& key) {
   return planning::ItemKey{key.system, key.story, planning::parse_kind(key.kind), key.index, key.seed};
 }
-
-// Serialises run lookup/creation (and claims, see Worker::claim_next) between processes
-// on one store, so two workers started together join one run instead of creating two.
-class StoreLock {
- public:
-  explicit StoreLock(const std::filesystem::path& store_path) {
-    const std::string path = store_path.string() + ".lock";
-    descriptor_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    if (descriptor_ < 0) throw core::RunError("cannot create the lock file " + path);
-    while (::flock(descriptor_, LOCK_EX) != 0) {
-      if (errno != EINTR) throw core::RunError("cannot lock " + path);
-    }
-  }
-  ~StoreLock() {
-    ::flock(descriptor_, LOCK_UN);
-    ::close(descriptor_);
-  }
-  StoreLock(const StoreLock&) = delete;
-  StoreLock& operator=(const StoreLock&) = delete;
-
- private:
-  int descriptor_ = -1;
-};
-
-// Renews the lease of the item being worked on, from its own thread, so that a long item
-// is not reclaimed by another worker while this one is alive.
-class Heartbeat {
- public:
-  Heartbeat(store::Store& store, std::string worker, double lease_seconds, double interval_seconds)
-      : store_(store), worker_(std::move(worker)), lease_(lease_seconds), interval_(interval_seconds),
-        thread_([this] { loop(); }) {}
-  ~Heartbeat() {
-    {
-      const std::lock_guard lock(mutex_);
-      quit_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-  Heartbeat(const Heartbeat&) = delete;
-  Heartbeat& operator=(const Heartbeat&) = delete;
-
-  void begin(store::ItemId item) {
-    const std::lock_guard lock(mutex_);
-    item_ = item;
-    lost_ = false;
-  }
-  // Whether the lease was lost while the item ran.
-  bool end() {
-    const std::lock_guard lock(mutex_);
-    item_ = 0;
-    return lost_;
-  }
-
- private:
-  void loop() {
-    std::unique_lock lock(mutex_);
-    while (!quit_) {
-      wake_.wait_for(lock, std::chrono::duration<double>(interval_));
-      if (quit_ || item_ == 0) continue;
-      const store::ItemId item = item_;
-      lock.unlock();
-      bool kept = true;
-      try {
-        kept = store_.heartbeat(item, worker_, lease_);
-      } catch (const std::exception&) {
-        // A busy or briefly unavailable store: the next beat tries again.
-      }
-      lock.lock();
-      if (!kept && item_ == item) lost_ = true;
-    }
-  }
-
-  store::Store& store_;
-  const std::string worker_;
-  const double lease_;
-  const double interval_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  store::ItemId item_ = 0;
-  bool lost_ = false;
-  bool quit_ = false;
-  std::thread thread_;
-};
 
 // Seconds per (stage, system), flushed to the store now and then and at the end.
 class StageTimes {
@@ -364,16 +252,6 @@ void Worker::open_run() {
   outcome_.run_dir = std::filesystem::path(config_.output_dir) / run_prefix_;
   log_line(options_, (outcome_.resumed ? "resuming run " : "started run ") + outcome_.run_id + " in " +
                          store_path_.string() + " (worker " + worker_ + ")");
-}
-
-std::size_t release_dead_local_workers(store::Store& store, store::RunId run) {
-  std::set<std::string> dead;
-  for (const auto& item : store.list_items(run, "running")) {
-    if (is_dead_local_worker(item.worker)) dead.insert(item.worker);
-  }
-  std::size_t released = 0;
-  for (const auto& worker : dead) released += store.release_worker(run, worker);
-  return released;
 }
 
 // Claims of workers that died are released: at once for dead processes of this host;
