@@ -37,10 +37,12 @@ std::string input_error(const std::function<void()>& action) {
 }
 
 TEST(SystemsRegistryTest, ListsOnlyImplementedSystemsAndSuggestsNames) {
-  EXPECT_EQ(system_types(), (std::vector<std::string>{"vanilla"}));
+  EXPECT_EQ(system_types(), (std::vector<std::string>{"consistory", "dreamstory", "dreamstory-no-masks", "dreamstory-no-mmca",
+                                                      "dreamstory-no-mmsa", "dreamstory-no-rewrite", "storydiffusion",
+                                                      "vanilla"}));
   const auto message = input_error([] { create_system("vanila", nlohmann::json::object(), tiny_model()); });
   EXPECT_NE(message.find("did you mean 'vanilla'"), std::string::npos) << message;
-  EXPECT_FALSE(input_error([] { create_system("dreamstory", nlohmann::json::object(), tiny_model()); }).empty());
+  EXPECT_FALSE(input_error([] { create_system("dreamstory-xl", nlohmann::json::object(), tiny_model()); }).empty());
 }
 
 TEST(VanillaTest, ScenesAreDeterministicPerSeed) {
