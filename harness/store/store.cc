@@ -282,6 +282,31 @@ void Store::check_still_in_place() const {
   }
 }
 
+void Store::with_run_lock(const std::function<void()>& fn) {
+  if (!impl_->postgres) {
+    fn();
+    return;
+  }
+  constexpr const char* kRunLockKey = "7243902";  // migrations use 7243901
+  struct Unlock {
+    Impl& impl;
+    ~Unlock() {
+      try {
+        std::lock_guard lock(impl.mutex);
+        impl.db().exec(std::string("SELECT pg_advisory_unlock(") + kRunLockKey + ")");
+      } catch (...) {
+        // The connection is gone: so is its session lock.
+      }
+    }
+  };
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->db().exec(std::string("SELECT pg_advisory_lock(") + kRunLockKey + ")");
+  }
+  const Unlock unlock{*impl_};
+  fn();
+}
+
 int Store::schema_version() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->db().schema_version();
@@ -503,6 +528,22 @@ std::size_t Store::reset_unfinished(RunId run) {
   const auto changed = static_cast<std::size_t>(impl_->db().changes());
   transaction.commit();
   return changed;
+}
+
+bool Store::reset_done_item(ItemId item) {
+  std::lock_guard lock(impl_->mutex);
+  sql::Transaction transaction(impl_->db());
+  sql::Statement reset(impl_->db(),
+                       "UPDATE work_items SET status = 'pending', worker = '', lease_until = 0 "
+                       "WHERE id = ?1 AND status = 'done'");
+  reset.bind(1, item);
+  reset.run();
+  if (impl_->db().changes() == 0) return false;
+  sql::Statement drop(impl_->db(), "DELETE FROM artifacts WHERE item = ?1");
+  drop.bind(1, item);
+  drop.run();
+  transaction.commit();
+  return true;
 }
 
 std::size_t Store::release_worker(RunId run, const std::string& worker) {

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -182,6 +183,12 @@ class Store {
   // be lost). A no-op for PostgreSQL.
   void check_still_in_place() const;
 
+  // Runs `fn` holding a lock that every process using this database shares (PostgreSQL: a
+  // session advisory lock, so run find-or-create and claims of workers on many machines
+  // do not race with a starting worker's recovery). SQLite: runs `fn` without a lock
+  // (processes sharing a SQLite file serialise on a lock file beside it).
+  void with_run_lock(const std::function<void()>& fn);
+
   // Runs.
   RunId create_run(const NewRun& run);
   std::optional<RunInfo> find_run(RunId id) const;
@@ -199,6 +206,9 @@ class Store {
   void fail_item(ItemId item, const std::string& error);
   std::size_t reset_unfinished(RunId run);  // running|failed -> pending; returns how many
   std::size_t release_worker(RunId run, const std::string& worker);  // running of a worker -> pending
+  // A done item whose files turned out damaged goes back to pending (to be redrawn), its
+  // artifact rows dropped, in one transaction. False when the item is not done.
+  bool reset_done_item(ItemId item);
   // Pending scenes whose group has a failed portrait can never run: marks them failed
   // (naming the portrait) and returns how many.
   std::size_t fail_blocked_scenes(RunId run);

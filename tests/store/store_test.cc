@@ -200,6 +200,41 @@ TEST_P(StoreTest, CompleteIsAtomicAndIdempotent) {
   EXPECT_EQ(store.get_item(item->id).status, "done");
 }
 
+TEST_P(StoreTest, ADamagedDoneItemGoesBackToPendingWithoutItsArtifacts) {
+  Store store = Store::open(location("s.sqlite"));
+  const RunId run = store.create_run(new_run());
+  store.add_items(run, plan());
+  const auto item = store.claim_next_item(run, {"w", 60.0, {}});
+  ASSERT_TRUE(item);
+  EXPECT_FALSE(store.reset_done_item(item->id));  // running, not done
+  EXPECT_EQ(store.get_item(item->id).status, "running");
+  ASSERT_TRUE(store.complete_item(item->id, {}, 1.0, {{"portrait", "image", "p.png", std::string(64, 'c'), 7}}));
+  ASSERT_EQ(store.artifacts_of_item(item->id).size(), 1u);
+  EXPECT_TRUE(store.reset_done_item(item->id));
+  const ItemRow reset = store.get_item(item->id);
+  EXPECT_EQ(reset.status, "pending");
+  EXPECT_TRUE(store.artifacts_of_item(item->id).empty());
+  EXPECT_FALSE(store.reset_done_item(item->id));  // already pending
+  // It is claimed (and drawn) again.
+  const auto again = store.claim_next_item(run, {"w2", 60.0, {}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, item->id);
+}
+
+TEST_P(StoreTest, RunLockRunsTheFunctionOnceAndReleasesOnThrow) {
+  Store store = Store::open(location("s.sqlite"));
+  int calls = 0;
+  store.with_run_lock([&] { ++calls; });
+  EXPECT_THROW(store.with_run_lock([&] {
+    ++calls;
+    throw core::RunError("inside the lock");
+  }),
+               core::RunError);
+  // Released after the throw: taking it again does not block.
+  store.with_run_lock([&] { ++calls; });
+  EXPECT_EQ(calls, 3);
+}
+
 TEST_P(StoreTest, ExpiredLeaseIsClaimedAgainAndHeartbeatKeepsIt) {
   Store store = Store::open(location("s.sqlite"));
   const RunId run = store.create_run(new_run());
