@@ -9,10 +9,12 @@
 #include "core/errors.h"
 #include "harness/cli/command.h"
 #include "harness/config/config.h"
+#include "harness/evaluation/evaluation.h"
 #include "harness/executor/executor.h"
 #include "harness/executor/progress.h"
 #include "harness/executor/stop.h"
 #include "harness/planning/plan.h"
+#include "harness/store/store.h"
 #include "pipeline/systems/registry.h"
 
 namespace dsbench::cli {
@@ -47,6 +49,25 @@ void print_outcome(const executor::Outcome& outcome) {
   }
 }
 
+// Scores a run that finished cleanly with the config's evaluation settings (the metrics
+// land in the store next to the images; `dsbench show RUN` lists their summaries).
+void evaluate(const harness::RunConfig& config, const executor::Outcome& outcome) {
+  evaluation::Options options;
+  options.model = config.evaluation.model;
+  options.weights_dir = config.evaluation.weights;
+  options.batch_size = config.evaluation.batch_size;
+  options.bootstrap_resamples = config.evaluation.bootstrap_samples;
+  options.bootstrap_seed = config.evaluation.seed;
+  options.random_seed = config.evaluation.seed;
+  options.threads = config.model.threads;
+  store::Store store = store::Store::open(outcome.store_path);
+  const evaluation::Report report = evaluation::evaluate_run(store, std::stoll(outcome.run_id), options);
+  std::cerr << "evaluated run " << outcome.run_id << " with " << options.model << ": " << report.values
+            << " metric value(s), " << report.summaries << " summar" << (report.summaries == 1 ? "y" : "ies") << ", "
+            << report.images << " image(s) (" << report.embedded << " embedded now) in " << std::fixed
+            << std::setprecision(1) << report.seconds << "s; see dsbench show " << outcome.run_id << "\n";
+}
+
 int run_run(const Arguments& args) {
   po::options_description options("options");
   options.add_options()
@@ -64,15 +85,19 @@ int run_run(const Arguments& args) {
        "'auto/N' also $JOB_COMPLETION_INDEX")
       ("workers-id", po::value<std::string>(), "name of this worker in the store (default host:pid)")
       ("lease", po::value<double>()->default_value(600.0), "seconds a claimed item stays reserved without a heartbeat")
-      ("no-progress", "no progress bar or progress lines");
+      ("no-progress", "no progress bar or progress lines")
+      ("no-eval", "do not evaluate the run's metrics when it finishes (dsbench eval RUN does it later)")
+      ("no-cache", "ask the director's LLM endpoints again instead of reusing recorded answers (answers are still recorded)");
   po::positional_options_description positional;
   po::variables_map values;
   if (!parse_command_line(args,
                           "run --config FILE [--set KEY=VALUE]... [--dry-run] [--resume RUN] [--shard K/N] "
-                          "[--store FILE] [--workers-id NAME] [--no-progress]\n"
+                          "[--store FILE] [--workers-id NAME] [--no-progress] [--no-eval] [--no-cache]\n"
                           "       dsbench run --resume RUN --store FILE\n\n"
                           "Runs every work item of the config. A config names its run: running it again\n"
                           "resumes that run (finished items are skipped, failed ones retried).\n"
+                          "A run that finishes without failures is then evaluated (the config's metrics;\n"
+                          "--no-eval skips it).\n"
                           "Exit 0: finished without failures; 1: an item failed or the run was interrupted;\n"
                           "2: a config, data or usage problem.",
                           options, positional, values)) {
@@ -99,6 +124,7 @@ int run_run(const Arguments& args) {
   if (values.count("workers-id")) run_options.worker_id = values["workers-id"].as<std::string>();
   run_options.shard = shard;
   if (values.count("store")) run_options.store_path = values["store"].as<std::string>();
+  run_options.no_cache = values.count("no-cache") > 0;
   run_options.lease_seconds = values["lease"].as<double>();
   if (run_options.lease_seconds <= 0) throw core::InputError(core::Location{"", 0, "--lease"}, "a positive number of seconds");
   if (!values.count("no-progress")) {
@@ -114,7 +140,9 @@ int run_run(const Arguments& args) {
         return systems::create_system(system.type, system.params, model);
       });
   print_outcome(outcome);
-  return static_cast<int>(outcome.exit_code());
+  const core::ExitCode exit_code = outcome.exit_code();
+  if (exit_code == core::ExitCode::kOk && !config.metrics.empty() && !values.count("no-eval")) evaluate(config, outcome);
+  return static_cast<int>(exit_code);
 }
 
 }  // namespace

@@ -90,13 +90,17 @@ void log_line(const Options& options, const std::string& line) {
   if (options.log != nullptr) *options.log << line << "\n" << std::flush;
 }
 
-// The store file of this process: a shard writes its own file next to the configured
-// one, so shards on many machines never share a SQLite file; `dsbench merge` joins them.
+bool is_database_url(const std::string& url) { return url.find("://") != std::string::npos; }
+
+// The store of this process. A SQLite shard writes its own file next to the configured
+// one, so shards on many machines never share a SQLite file (`dsbench merge` joins
+// them); PostgreSQL is made for sharing: every shard and worker uses the one database.
 std::filesystem::path resolve_store_path(const harness::RunConfig& config, const Options& options) {
   const std::string url = options.store_path.empty() ? config.store.url : options.store_path.string();
-  if (url.find("://") != std::string::npos) {
+  if (is_database_url(url)) {
+    if (url.starts_with("postgresql://") || url.starts_with("postgres://")) return url;
     throw core::InputError(core::Location{config.source, 0, "store.url"},
-                           "a SQLite file path (database URLs such as '" + url + "' are not supported yet)");
+                           "a SQLite file path or a postgresql:// URL, got '" + url + "'");
   }
   std::filesystem::path path = url;
   if (options.shard && options.shard->count > 1) {
@@ -109,6 +113,13 @@ std::filesystem::path resolve_store_path(const harness::RunConfig& config, const
 // Writing an item's images failed: a problem of the output folder, not of the item.
 struct OutputError : core::RunError {
   using core::RunError::RunError;
+};
+
+// A scene found one of its portraits' files missing or changed on disk: the portrait is
+// redrawn and the scene retried, rather than the scene failing for a damaged input.
+struct DamagedPortrait : core::RunError {
+  DamagedPortrait(store::ItemId item, const std::string& message) : core::RunError(message), portrait(item) {}
+  store::ItemId portrait;
 };
 
 // Everything one item needs: its group in the plan and the director's plan of the story.
@@ -130,11 +141,13 @@ class Worker {
  private:
   void plan_run();
   void open_run();
+  void find_or_create_run();
   void recover_claims();
   void direct_stories();
   void add_items();
   void work();
   void process(const store::ItemRow& item);
+  void repair_portrait(const planning::ItemKey& key, const DamagedPortrait& damaged);
   systems::SystemOutput draw(const planning::ItemKey& key, const GroupContext& context, systems::System& system);
   std::vector<systems::Portrait> load_portraits(const planning::ItemKey& scene, const GroupContext& context);
   std::vector<store::ArtifactRecord> write_images(const planning::ItemKey& key, const std::string& subject_name,
@@ -142,12 +155,22 @@ class Worker {
   void remove_temporaries(const planning::ItemKey& key, const std::string& subject_name);
   void sweep_temporaries();
   systems::System& system_for(const planning::PlanGroup& group);
-  // Claims are serialised with open_run()'s recovery on the store's lock file: a worker
-  // that starts and finds no live claim may reset unfinished items, which must not
-  // catch another worker's claim made in between.
+  // Claims are serialised with open_run()'s recovery: a worker that starts and finds no
+  // live claim may reset unfinished items, which must not catch another worker's claim
+  // made in between. SQLite: the store's lock file; PostgreSQL: an advisory lock.
+  template <typename Fn>
+  void locked(const Fn& fn) {
+    if (is_database_url(store_path_.string())) {
+      store_.with_run_lock(fn);
+    } else {
+      const StoreLock lock(store_path_);
+      fn();
+    }
+  }
   std::optional<store::ItemRow> claim_next(const store::ClaimOptions& claim) {
-    const StoreLock lock(store_path_);
-    return store_.claim_next_item(run_, claim);
+    std::optional<store::ItemRow> item;
+    locked([&] { item = store_.claim_next_item(run_, claim); });
+    return item;
   }
   bool stop_requested() const { return options_.stop_requested && options_.stop_requested(); }
   void finish_run();
@@ -167,6 +190,7 @@ class Worker {
   std::map<std::pair<std::string, std::string>, director::StoryPlan> story_plans_;  // (director, story)
   std::vector<std::string> direction_errors_;
   std::map<std::string, std::unique_ptr<systems::System>> systems_;
+  std::map<store::ItemId, int> portrait_repairs_;  // portrait item -> times this worker redrew it
   StageTimes times_;
   std::unique_ptr<Progress> progress_;
   Clock::time_point last_count_refresh_{};
@@ -215,13 +239,23 @@ store::RunId parse_run_id(const std::string& text) {
 }
 
 void Worker::open_run() {
-  const StoreLock lock(store_path_);
+  locked([this] { find_or_create_run(); });
+  store_.set_run_status(run_, "running");
+  run_prefix_ = "run-" + std::to_string(run_);
+  outcome_.run_id = std::to_string(run_);
+  outcome_.store_path = store_path_;
+  outcome_.run_dir = std::filesystem::path(config_.output_dir) / run_prefix_;
+  log_line(options_, (outcome_.resumed ? "resuming run " : "started run ") + outcome_.run_id + " in " +
+                         store_.path().string() + " (worker " + worker_ + ")");
+}
+
+void Worker::find_or_create_run() {
   if (!options_.resume_run.empty()) {
     const store::RunId id = parse_run_id(options_.resume_run);
     const store::RunInfo info = store_.get_run(id);
     if (info.config_hash != config_.hash) {
       throw core::InputError(core::Location{"", 0, "--resume"},
-                             "run " + std::to_string(id) + " in " + store_path_.string() + " was made with config hash " +
+                             "run " + std::to_string(id) + " in " + store_.path().string() + " was made with config hash " +
                                  info.config_hash.substr(0, 12) + ", this config has " + config_.hash.substr(0, 12) +
                                  " (pass the config the run was made with)");
     }
@@ -245,13 +279,6 @@ void Worker::open_run() {
   } else {
     recover_claims();
   }
-  store_.set_run_status(run_, "running");
-  run_prefix_ = "run-" + std::to_string(run_);
-  outcome_.run_id = std::to_string(run_);
-  outcome_.store_path = store_path_;
-  outcome_.run_dir = std::filesystem::path(config_.output_dir) / run_prefix_;
-  log_line(options_, (outcome_.resumed ? "resuming run " : "started run ") + outcome_.run_id + " in " +
-                         store_path_.string() + " (worker " + worker_ + ")");
 }
 
 // Claims of workers that died are released: at once for dead processes of this host;
@@ -290,6 +317,7 @@ void Worker::direct_stories() {
     directing::Options options;
     options.backends = {director_name};
     options.log = options_.log;
+    options.no_cache = options_.no_cache;
     const directing::RunDirection direction = directing::plan_run(config_, store_, run_, stories, options);
     for (const auto& story : stories) {
       if (const director::StoryPlan* plan = direction.plan_of(director_name, story.id)) {
@@ -347,6 +375,8 @@ void Worker::work() {
   std::size_t processed = 0;
   while (!stop_requested()) {
     if (options_.max_items > 0 && processed >= options_.max_items) break;
+    // A SQLite store deleted or replaced under us would swallow every later commit.
+    store_.check_still_in_place();
     const std::optional<store::ItemRow> item = claim_next(claim);
     if (!item) {
       if (store_.fail_blocked_scenes(run_) > 0) continue;
@@ -431,6 +461,14 @@ void Worker::process(const store::ItemRow& item) {
     // item would fail alike. The item goes back to pending for the resume.
     store_.release_worker(run_, worker_);
     throw core::RunError("cannot write the images of " + key.to_string() + ": " + failure.what());
+  } catch (const DamagedPortrait& damaged) {
+    // Twice redrawn and damaged again: something keeps changing the files; the scene fails.
+    if (++portrait_repairs_[damaged.portrait] > 2) {
+      error = damaged.what();
+    } else {
+      repair_portrait(key, damaged);
+      return;
+    }
   } catch (const std::exception& failure) {
     error = failure.what();
   }
@@ -450,6 +488,16 @@ void Worker::process(const store::ItemRow& item) {
     progress_->item_finished(error.empty());
     refresh_progress(false);
   }
+}
+
+// The damaged portrait goes back to pending (its artifact rows dropped) and this scene
+// back to pending behind it: claims take the portrait first, the scene once it is done
+// again.
+void Worker::repair_portrait(const planning::ItemKey& key, const DamagedPortrait& damaged) {
+  const bool reset = store_.reset_done_item(damaged.portrait);
+  store_.release_worker(run_, worker_);
+  log_line(options_, std::string("scene ") + key.to_string() + " waits for its portrait to be redrawn: " +
+                         damaged.what() + (reset ? "" : " (already being redrawn)"));
 }
 
 systems::SystemOutput Worker::draw(const planning::ItemKey& key, const GroupContext& context,
@@ -495,12 +543,13 @@ std::vector<systems::Portrait> Worker::load_portraits(const planning::ItemKey& s
       try {
         bytes = core::read_file(path);
       } catch (const core::InputError& error) {
-        // A file of the run, not user input: the scene fails, the run goes on.
-        throw core::RunError("cannot read portrait " + key.to_string() + ": " + error.what());
+        // A file of the run, not user input: the portrait is redrawn.
+        throw DamagedPortrait(row->id, "cannot read portrait " + key.to_string() + ": " + error.what());
       }
       if (core::sha256_hex(bytes) != artifact.sha256) {
-        throw core::RunError(path.string() + " does not match its recorded sha256 (the file changed after portrait " +
-                             key.to_string() + " was recorded)");
+        throw DamagedPortrait(row->id, path.string() +
+                                           " does not match its recorded sha256 (the file changed after portrait " +
+                                           key.to_string() + " was recorded)");
       }
       core::Image image = core::decode_image(bytes, path.string());  // hash-checked: decodes as it did
       if (artifact.name == "image") {
@@ -601,7 +650,7 @@ void Worker::finish_run() {
 }  // namespace
 
 harness::RunConfig config_of_run(const std::filesystem::path& store_path, const std::string& run_id) {
-  if (!std::filesystem::exists(store_path)) {
+  if (!is_database_url(store_path.string()) && !std::filesystem::exists(store_path)) {
     throw core::InputError(core::Location{store_path.string(), 0, "--store"}, "an existing run store");
   }
   const store::Store store = store::Store::open(store_path);

@@ -44,6 +44,7 @@ struct Options {
   bool progress_terminal = false;            // one redrawn bar instead of periodic lines
   double progress_interval_seconds = 10.0;
   std::ostream* log = nullptr;               // notes: resume, failed items, stage timings
+  bool no_cache = false;                     // the director asks its LLM endpoints again (directing::Options)
   std::size_t max_items = 0;                 // stop after this many items (0 = all); tests
   // Stop between items when this returns true (in addition to SIGINT/SIGTERM, which the
   // caller routes here with StopSignals).

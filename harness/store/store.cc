@@ -8,6 +8,7 @@
 #include <ctime>
 #include <limits>
 #include <mutex>
+#include <set>
 
 #include "core/errors.h"
 #include "harness/store/schema.h"
@@ -685,6 +686,16 @@ std::vector<MetricValue> Store::metric_values(RunId run, const std::string& metr
 void Store::replace_metric_summaries(RunId run, const std::vector<MetricSummary>& summaries) {
   std::lock_guard lock(impl_->mutex);
   sql::Transaction transaction(impl_->db());
+  // Replace, not merge: a group an earlier evaluation produced and this one does not
+  // must not linger. Systems absent from `summaries` keep their rows (merging shards).
+  std::set<std::string> systems;
+  for (const auto& summary : summaries) systems.insert(summary.system);
+  sql::Statement clear(impl_->db(), "DELETE FROM metric_summaries WHERE run = ?1 AND system = ?2");
+  for (const auto& system : systems) {
+    clear.reset();
+    clear.bind(1, run).bind(2, system);
+    clear.run();
+  }
   sql::Statement statement(impl_->db(),
                            "INSERT INTO metric_summaries (run, system, metric, group_kind, group_value, n, mean, std, "
                            "ci_low, ci_high) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (run, "

@@ -224,6 +224,7 @@ class Store {
   // Metrics.
   void put_metric_values(RunId run, const std::vector<MetricValue>& values);  // upsert by key
   std::vector<MetricValue> metric_values(RunId run, const std::string& metric = "") const;
+  // Replaces every summary row of the systems named in `summaries`.
   void replace_metric_summaries(RunId run, const std::vector<MetricSummary>& summaries);
   std::vector<MetricSummary> metric_summaries(RunId run) const;
 

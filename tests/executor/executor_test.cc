@@ -242,6 +242,7 @@ TEST(Executor, AnUnwritableOutputFolderStopsTheRunAndTheResumeRepairsIt) {
   const auto moved = scratch.path() / "ours.moved";
   std::filesystem::rename(run_dir / "ours", moved);
   std::ofstream(run_dir / "ours") << "not a folder";
+  std::size_t done_before = 0;
   try {
     execute(config, quiet_options(), test_factory());
     FAIL() << "expected a RunError";
@@ -251,24 +252,27 @@ TEST(Executor, AnUnwritableOutputFolderStopsTheRunAndTheResumeRepairsIt) {
   {
     const store::Store store = store::Store::open(store_of(config));
     EXPECT_EQ(store.get_run(1).status, "failed");
-    EXPECT_EQ(store.list_items(1, "done").size(), 5u);
+    done_before = store.list_items(1, "done").size();
+    // A scene claimed first could not read its portraits there: they went back to
+    // pending to be redrawn (nothing else done was undone), the scene waits for them.
+    EXPECT_LE(done_before, 5u);
+    EXPECT_GE(done_before, 3u);
     EXPECT_TRUE(store.list_items(1, "running").empty());
-    // A scene claimed first could not read its portraits there: failed, retried below.
-    for (const auto& item : store.list_items(1, "failed")) {
-      EXPECT_NE(item.error.find("cannot read portrait"), std::string::npos) << item.error;
-    }
+    EXPECT_TRUE(store.list_items(1, "failed").empty());
   }
   std::filesystem::remove(run_dir / "ours");
   std::filesystem::rename(moved, run_dir / "ours");
   const Outcome resumed = execute(config, quiet_options(), test_factory());
   EXPECT_EQ(resumed.status, "finished");
-  EXPECT_EQ(resumed.done_before, 5u);
+  EXPECT_EQ(resumed.done_before, done_before);
   expect_complete_run(config, store_of(config), "after the output folder came back");
 }
 
 // A portrait file changed on disk after it was recorded: the scenes that need it fail
 // with a message naming the file; the run goes on.
-TEST(Executor, ACorruptPortraitFailsItsScenesWithAClearMessage) {
+// A portrait damaged once is redrawn (tests/faults); one that is damaged again after
+// every redraw fails its scenes, naming the file, instead of looping.
+TEST(Executor, APortraitDamagedAfterEveryRedrawFailsItsScenesWithAClearMessage) {
   const Scratch scratch;
   RunSetup setup;
   setup.seeds = "[0]";
@@ -293,10 +297,10 @@ TEST(Executor, ACorruptPortraitFailsItsScenesWithAClearMessage) {
   }
 }
 
-TEST(Executor, DatabaseUrlsAreNotSupportedYet) {
+TEST(Executor, DatabaseUrlsOtherThanPostgresqlAreInputErrors) {
   const Scratch scratch;
   auto config = write_config(scratch.path());
-  config.store.url = "postgresql://localhost/dsbench";
+  config.store.url = "mysql://localhost/dsbench";
   EXPECT_THROW(execute(config, quiet_options(), test_factory()), core::InputError);
 }
 
