@@ -341,8 +341,11 @@ TEST_P(StoreTest, MetricValuesUpsertAndKeepNaN) {
 
   store.replace_metric_summaries(run, {{"vanilla", "dreamsim", "all", "", 10, 0.3, 0.1, 0.25, 0.35}});
   store.replace_metric_summaries(run, {{"vanilla", "dreamsim", "all", "", 12, 0.31, 0.1, 0.26, 0.36}});
+  store.replace_metric_summaries(run, {{"vanilla", "dreamsim", "all", "", 12, 0.31, 0.1, 0.26, 0.36},
+                                       {"vanilla", "dreamsim", "category", "fable", 2, 0.3, 0.1, 0.2, 0.4}});
+  store.replace_metric_summaries(run, {{"vanilla", "dreamsim", "all", "", 12, 0.31, 0.1, 0.26, 0.36}});
   const auto summaries = store.metric_summaries(run);
-  ASSERT_EQ(summaries.size(), 1u);
+  ASSERT_EQ(summaries.size(), 1u);  // the category row of the earlier evaluation is gone
   EXPECT_EQ(summaries[0].n, 12);
   EXPECT_DOUBLE_EQ(summaries[0].ci_high, 0.36);
 }
