@@ -124,11 +124,11 @@ int run_show(const Arguments& args) {
     }
     std::cout << "\n  artifacts   " << artifacts.size() << " files, " << artifact_bytes << " bytes\n";
     if (!summaries.empty()) {
-      std::cout << "\n  " << std::setw(26) << "system" << std::setw(22) << "metric" << std::setw(6) << "n"
+      std::cout << "\n  " << std::setw(26) << "system" << std::setw(26) << "metric" << std::setw(6) << "n"
                 << "mean [95% CI]\n";
       for (const auto& s : summaries) {
         if (s.group_kind != "all") continue;
-        std::cout << "  " << std::setw(26) << s.system.substr(0, 25) << std::setw(22) << s.metric << std::setw(6) << s.n
+        std::cout << "  " << std::setw(26) << s.system.substr(0, 25) << std::setw(26) << s.metric << std::setw(6) << s.n
                   << std::fixed << std::setprecision(4) << s.mean << " [" << s.ci_low << ", " << s.ci_high << "]\n";
       }
     }
