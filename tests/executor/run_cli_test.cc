@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <map>
 #include <string>
@@ -59,14 +60,20 @@ class RunCli : public ::testing::Test {
     if (!fs::exists(kBinary)) GTEST_SKIP() << "dsbench is not built";
     scratch_ = fs::path(DSBENCH_BINARY_DIR) / "test-scratch" / ("run-cli-" + std::to_string(::getpid()));
     fs::create_directories(scratch_);
+    // The smoke config with only its vanilla system: these tests count items and time
+    // real runs, which must not grow when systems are added to smoke.yaml.
+    const fs::path config = scratch_ / "smoke-vanilla.yaml";
+    std::ofstream(config) << "extends: " << (kSource / "configs/smoke.yaml").string() << "\nsystems:\n  - type: vanilla\n";
+    smoke_vanilla_ = quoted(config);
   }
   void TearDown() override { fs::remove_all(scratch_); }
   fs::path scratch_;
+  std::string smoke_vanilla_;
 };
 
 TEST_F(RunCli, DryRunPrintsThePlanOfTheSmokeConfigWithoutTouchingTheStore) {
   const fs::path store = scratch_ / "never.sqlite";
-  const Result result = dsbench("run --config configs/smoke.yaml --dry-run --set store.url=" + store.string());
+  const Result result = dsbench("run --config " + smoke_vanilla_ + " --dry-run --set store.url=" + store.string());
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("1 system x 3 stories (6 scenes, 9 subjects) x 1 seed [0]"));
   EXPECT_THAT(result.output, ::testing::ContainsRegex("vanilla +9 +6 +15"));
@@ -79,7 +86,7 @@ TEST_F(RunCli, DryRunPrintsThePlanOfTheSmokeConfigWithoutTouchingTheStore) {
 TEST_F(RunCli, DryRunShardsCoverThePlan) {
   std::size_t items = 0;
   for (int k = 0; k < 3; ++k) {
-    const Result result = dsbench("run --config configs/smoke.yaml --dry-run --shard " + std::to_string(k) + "/3");
+    const Result result = dsbench("run --config " + smoke_vanilla_ + " --dry-run --shard " + std::to_string(k) + "/3");
     EXPECT_EQ(result.exit_code, 0) << result.output;
     EXPECT_THAT(result.output, HasSubstr("shard " + std::to_string(k) + "/3: 1 group of the run"));
     items += items_of(result.output);
@@ -88,26 +95,26 @@ TEST_F(RunCli, DryRunShardsCoverThePlan) {
 }
 
 TEST_F(RunCli, ShardComesFromSlurmOrKubernetesVariables) {
-  Result result = dsbench("run --config configs/smoke.yaml --dry-run --shard auto",
+  Result result = dsbench("run --config " + smoke_vanilla_ + " --dry-run --shard auto",
                           "SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=3");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("shard 1/3:"));
-  result = dsbench("run --config configs/smoke.yaml --dry-run --shard auto/3", "JOB_COMPLETION_INDEX=2");
+  result = dsbench("run --config " + smoke_vanilla_ + " --dry-run --shard auto/3", "JOB_COMPLETION_INDEX=2");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("shard 2/3:"));
 }
 
 TEST_F(RunCli, UsageProblemsExitTwoNamingTheOption) {
-  Result result = dsbench("run --config configs/smoke.yaml --dry-run --shard 3/3");
+  Result result = dsbench("run --config " + smoke_vanilla_ + " --dry-run --shard 3/3");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_THAT(result.output, HasSubstr("--shard"));
-  result = dsbench("run --config configs/smoke.yaml --dry-run --shard auto");
+  result = dsbench("run --config " + smoke_vanilla_ + " --dry-run --shard auto");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_THAT(result.output, HasSubstr("SLURM_ARRAY_TASK_ID"));
   result = dsbench("run --dry-run");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_THAT(result.output, HasSubstr("--config"));
-  result = dsbench("run --config configs/smoke.yaml --dry-run --set sampler.stepz=3");
+  result = dsbench("run --config " + smoke_vanilla_ + " --dry-run --set sampler.stepz=3");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_THAT(result.output, HasSubstr("did you mean 'steps'"));
   result = dsbench("run --resume 1 --store " + quoted(scratch_ / "absent.sqlite"));
@@ -133,18 +140,29 @@ TEST_F(RunCli, SmokeRunsResumesAndShardsMergeToTheUnshardedRun) {
   const std::string fast = " --no-progress --set sampler.steps=1 --set dataset.limit=2 --set dataset.max_scenes=1"
                            " --set model.threads=1 --set output_dir=" + (scratch_ / "images").string();
   const fs::path single = scratch_ / "single.sqlite";
-  Result result = dsbench("run --config configs/smoke.yaml --store " + quoted(single) + fast);
+  Result result = dsbench("run --config " + smoke_vanilla_ + " --store " + quoted(single) + fast);
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("finished (8 item(s) done now, 0 before, 0 failed, 0 remaining of 8)"));
-  result = dsbench("run --config configs/smoke.yaml --store " + quoted(single) + fast);
+  // A clean finish is evaluated with the config's metrics (tiny-ensemble for smoke).
+  EXPECT_THAT(result.output, ::testing::ContainsRegex("evaluated run 1 with tiny-ensemble: [1-9][0-9]* metric value"));
+  {
+    const dsbench::store::Store store = dsbench::store::Store::open(single);
+    EXPECT_FALSE(store.metric_values(1, "dreamsim_scene_portrait").empty());
+    EXPECT_FALSE(store.metric_summaries(1).empty());
+  }
+  result = run_shell(quoted(kBinary) + " show 1 --store " + quoted(single));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, ::testing::ContainsRegex("vanilla +dreamsim_scene_portrait +2 "));
+  result = dsbench("run --config " + smoke_vanilla_ + " --no-eval --store " + quoted(single) + fast);
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("resuming run 1"));
   EXPECT_THAT(result.output, HasSubstr("finished (0 item(s) done now, 8 before"));
+  EXPECT_THAT(result.output, ::testing::Not(HasSubstr("evaluated run")));
 
   const fs::path sharded = scratch_ / "sharded.sqlite";
   for (int k = 0; k < 2; ++k) {
-    result = dsbench("run --config configs/smoke.yaml --store " + quoted(sharded) + " --shard " + std::to_string(k) +
-                     "/2" + fast);
+    result = dsbench("run --config " + smoke_vanilla_ + " --no-eval --store " + quoted(sharded) + " --shard " +
+                     std::to_string(k) + "/2" + fast);
     EXPECT_EQ(result.exit_code, 0) << result.output;
   }
   const fs::path merged = scratch_ / "merged.sqlite";
