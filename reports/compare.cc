@@ -116,18 +116,36 @@ Comparison compare_runs(const store::Store& baseline_store, store::RunId baselin
     }
   }
 
-  // Stage timings: same config, same items, so totals compare directly.
-  std::map<std::string, double> base_stages;
-  for (const auto& timing : baseline_store.stage_timings(baseline)) {
-    base_stages[timing.stage + "/" + timing.system] += timing.seconds;
-  }
-  for (const auto& timing : candidate_store.stage_timings(candidate)) {
-    const std::string name = timing.stage + "/" + timing.system;
-    const auto found = base_stages.find(name);
-    if (found == base_stages.end() || found->second <= 0.0) continue;
-    RatioDelta ratio{"stage", name, found->second, timing.seconds, timing.seconds / found->second, false};
-    ratio.regression = ratio.ratio > 1.0 + compare.timing_rel_tol;
-    comparison.ratios.push_back(ratio);
+  // Stage timings. Wall times of two runs on a shared machine differ with its load, so a
+  // system's stage time is judged relative to the reference system's (vanilla's) same
+  // stage in the same run: (candidate / its reference) / (baseline / its reference).
+  // Stages without a reference in both runs are shown as raw ratios, never gated.
+  const std::string reference = "vanilla";
+  std::map<std::string, std::map<std::string, double>> base_stages;  // stage -> system -> seconds
+  std::map<std::string, std::map<std::string, double>> cand_stages;
+  for (const auto& timing : baseline_store.stage_timings(baseline)) base_stages[timing.stage][timing.system] += timing.seconds;
+  for (const auto& timing : candidate_store.stage_timings(candidate)) cand_stages[timing.stage][timing.system] += timing.seconds;
+  for (const auto& [stage, systems] : cand_stages) {
+    const auto base_stage = base_stages.find(stage);
+    if (base_stage == base_stages.end()) continue;
+    const auto ref_base = base_stage->second.find(reference);
+    const auto ref_cand = systems.find(reference);
+    const bool normalisable = ref_base != base_stage->second.end() && ref_cand != systems.end() &&
+                              ref_base->second > 0.0 && ref_cand->second > 0.0;
+    for (const auto& [system, seconds] : systems) {
+      const auto found = base_stage->second.find(system);
+      if (found == base_stage->second.end() || found->second <= 0.0) continue;
+      const std::string name = stage + "/" + system;
+      if (normalisable && system != reference) {
+        const double before = found->second / ref_base->second;
+        const double after = seconds / ref_cand->second;
+        RatioDelta ratio{"stage", name + " (vs " + reference + ")", before, after, after / before, false};
+        ratio.regression = ratio.ratio > 1.0 + compare.timing_rel_tol;
+        comparison.ratios.push_back(ratio);
+      } else {
+        comparison.ratios.push_back({"stage (raw)", name, found->second, seconds, seconds / found->second, false});
+      }
+    }
   }
   std::map<std::string, double> base_benchmarks;
   for (const auto& result : baseline_store.benchmark_results(baseline)) base_benchmarks[result.name] = result.real_time;

@@ -29,7 +29,7 @@ struct MetricDelta {
 };
 
 struct RatioDelta {
-  std::string kind;               // "stage" | "benchmark"
+  std::string kind;               // "stage" (relative to vanilla's), "stage (raw)" (never gated) | "benchmark"
   std::string name;               // "scene/vanilla", "BM_mmsa_grouped/S:4/h:64/w:64"
   double baseline = 0.0;          // seconds (stage) or time per iteration (benchmark)
   double candidate = 0.0;
