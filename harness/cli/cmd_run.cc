@@ -75,8 +75,9 @@ int run_run(const Arguments& args) {
       ("set", po::value<std::vector<std::string>>()->composing(),
        "override a config key, e.g. --set sampler.steps=4 (repeatable)")
       ("store", po::value<std::string>(),
-       "the SQLite store file instead of store.url, without changing the config hash; with --shard K/N every "
-       "shard writes <stem>.shard-K-of-N<ext> beside it (join them with dsbench merge)")
+       "the store instead of store.url, without changing the config hash: a SQLite file (with --shard K/N every "
+       "shard writes <stem>.shard-K-of-N<ext> beside it; join them with dsbench merge) or postgresql://... "
+       "(one database shared by every worker and shard; a dead worker's items are redone when its --lease runs out)")
       ("dry-run", "print the plan (systems x stories x scenes x seeds, item counts) and exit without running")
       ("resume", po::value<std::string>(), "resume run RUN of the store (it must have been made with this config; without --config its stored "
        "config is used, with --store)")

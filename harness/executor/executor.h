@@ -31,9 +31,10 @@ using SystemFactory = std::function<std::unique_ptr<systems::System>(const harne
                                                                      const systems::ModelSettings& model)>;
 
 struct Options {
-  // The SQLite store file; empty = the config's store.url. Not part of the config (the
-  // hash stays). With a shard K/N of more than one the file is "<stem>.shard-K-of-N<ext>"
-  // beside it, so every shard writes its own file (`dsbench merge` joins them).
+  // The store: a SQLite file or a postgresql:// URL; empty = the config's store.url. Not
+  // part of the config (the hash stays). SQLite with a shard K/N of more than one: the
+  // file is "<stem>.shard-K-of-N<ext>" beside it, so every shard writes its own file
+  // (`dsbench merge` joins them). PostgreSQL: every worker and shard shares the database.
   std::filesystem::path store_path;
   std::string resume_run;                    // a run id to resume; empty = find by config hash or create
   std::optional<planning::ShardSpec> shard;  // only this shard's groups
