@@ -31,6 +31,16 @@ int dry_run(const harness::RunConfig& config, const std::optional<planning::Shar
   return 0;
 }
 
+// A database URL without its password, for messages.
+std::string shown_store(const std::string& store) {
+  const auto scheme = store.find("://");
+  const auto at = store.find('@');
+  if (scheme == std::string::npos || at == std::string::npos) return store;
+  const auto colon = store.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return store;
+  return store.substr(0, colon + 1) + "***" + store.substr(at);
+}
+
 void print_outcome(const executor::Outcome& outcome) {
   std::cerr << "run " << outcome.run_id << ": " << outcome.status << " (" << outcome.completed << " item(s) done now, "
             << outcome.done_before << " before, " << outcome.failed_total << " failed, " << outcome.remaining
@@ -45,7 +55,7 @@ void print_outcome(const executor::Outcome& outcome) {
   std::cerr << "images under " << outcome.run_dir.string() << "\n";
   if (outcome.interrupted) {
     std::cerr << "interrupted: run the same command again to resume, or dsbench run --resume " << outcome.run_id
-              << " --store " << outcome.store_path.string() << "\n";
+              << " --store " << shown_store(outcome.store_path.string()) << "\n";
   }
 }
 
