@@ -119,7 +119,7 @@ RunDirection plan_run(const harness::RunConfig& config, store::Store& store, sto
     const harness::DirectorBackendConfig& backend = config.director.backends[i];
     const director::BackendSettings settings = backend_settings(config, backend, options.no_cache);
     std::shared_ptr<director::CallStore> calls;
-    if (settings.kind != "oracle") calls = std::make_shared<store::SqliteCallStore>(store.path(), run);
+    if (settings.kind != "oracle") calls = store.open_call_store(run);
     std::unique_ptr<director::Director> director;
     try {
       director = director::make_director(settings, calls);

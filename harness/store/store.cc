@@ -235,7 +235,8 @@ std::string row_lock(const sql::Database& database, const std::string& what = ""
 }  // namespace
 
 struct Store::Impl {
-  std::filesystem::path path;
+  std::filesystem::path path;  // for messages: a PostgreSQL URL without its password
+  std::string location;        // as opened (may hold credentials; never printed)
   std::unique_ptr<sql::Database> connection;
   bool postgres = false;
   std::uintmax_t device = 0;  // identity of the SQLite file when opened
@@ -256,6 +257,7 @@ Store& Store::operator=(Store&&) noexcept = default;
 Store Store::open(const std::filesystem::path& path) {
   auto impl = std::make_unique<Impl>();
   impl->path = is_postgres_url(path.string()) ? std::filesystem::path(sql::redact_url(path.string())) : path;
+  impl->location = path.string();
   impl->connection = open_database(path.string());
   impl->postgres = impl->connection->dialect() == sql::Dialect::kPostgres;
   if (!impl->postgres) {
@@ -979,6 +981,10 @@ RunId Store::merge_run_from(const Store& source, RunId source_run) {
   }
   set_run_status(target, open > 0 ? "interrupted" : failed > 0 ? "failed" : "finished", "merged");
   return target;
+}
+
+std::shared_ptr<director::CallStore> Store::open_call_store(std::optional<RunId> run) const {
+  return std::make_shared<SqliteCallStore>(impl_->location, run);
 }
 
 // ---- SqliteCallStore ----

@@ -246,6 +246,9 @@ class Store {
   std::optional<director::RecordedCall> find_director_call(const std::string& request_hash) const;
   void record_director_call(const director::RecordedCall& call, std::optional<RunId> run);
   std::size_t director_call_count() const;
+  // A thread-safe CallStore on its own connection to this same store (SQLite or
+  // PostgreSQL, credentials included), for the director's worker threads.
+  std::shared_ptr<director::CallStore> open_call_store(std::optional<RunId> run) const;
 
   // Copies one run (with its items, artifacts, metrics, calls, timings, benchmarks) from
   // `source` into this store (`dsbench merge`). The run is matched by config hash: an
@@ -259,8 +262,9 @@ class Store {
   std::unique_ptr<Impl> impl_;
 };
 
-// A director::CallStore over a Store's director_calls table. Owns its own connection so
-// director threads never share the executor's; thread-safe.
+// A director::CallStore over a store's director_calls table (any backend: the name is
+// historical). Owns its own connection so director threads never share the executor's;
+// thread-safe. `store_location` is a SQLite path or a postgresql:// URL.
 class SqliteCallStore : public director::CallStore {
  public:
   SqliteCallStore(const std::filesystem::path& store_path, std::optional<RunId> run);

@@ -387,6 +387,9 @@ TEST_P(StoreTest, DirectorCallStoreRoundTripsThroughItsOwnConnection) {
   EXPECT_EQ(found->response, "{\"fixed\":true}");
   EXPECT_EQ(found->tokens_out, 20);
   EXPECT_FALSE(calls.find("nope"));
+  const auto shared = store.open_call_store(run);  // the same table through the Store's own location
+  ASSERT_TRUE(shared->find("abc"));
+  EXPECT_EQ(shared->find("abc")->tokens_in, 10);
 }
 
 TEST_P(StoreTest, BenchmarksAndStageTimings) {
