@@ -60,6 +60,13 @@ std::vector<Strip> build_strips(const store::Store& store, const store::RunInfo&
   std::map<std::int64_t, std::string> labels;
   for (const auto& item : store.list_items(run.id)) labels[item.id] = item.label;
   for (const auto& artifact : store.artifacts_of_run(run.id)) {
+    if (artifact.kind == "mask" && artifact.key.kind == "scene") {
+      StripRow& row = rows[artifact.key.story][artifact.key.seed][artifact.key.system];
+      const auto index = static_cast<std::size_t>(artifact.key.index);
+      if (row.scene_masks.size() <= index) row.scene_masks.resize(index + 1);
+      row.scene_masks[index].push_back({fs::path(run.output_dir) / artifact.path, artifact.name});
+      continue;
+    }
     if (artifact.name != "image") continue;
     const auto& key = artifact.key;
     if (std::find(story_order.begin(), story_order.end(), key.story) == story_order.end()) {
@@ -239,7 +246,7 @@ std::string render_html(const ReportModel& model, const std::function<std::strin
          "th{background:#f3f3f3}.plots{display:flex;flex-wrap:wrap;gap:12px}.strip{overflow-x:auto;margin-bottom:18px}"
          ".strip img{width:128px;height:128px;image-rendering:pixelated;border:1px solid #bbb}"
          ".cell{display:inline-block;margin:2px;vertical-align:top;width:132px;font-size:11px}"
-         ".sys{font-weight:bold;margin-top:6px}.prompt{font-size:11px;color:#555}</style></head>\n<body>\n";
+         ".strip img.mask{width:30px;height:30px;margin:1px}.sys{font-weight:bold;margin-top:6px}.prompt{font-size:11px;color:#555}</style></head>\n<body>\n";
   out << "<h1>dsbench report: run " << model.run.id << " (" << escape(model.run.name) << ")</h1>\n";
   out << "<section id=\"summary\"><h2>Summary</h2><table>"
       << "<tr><th>status</th><td>" << escape(model.run.status) << " " << escape(model.run.message) << "</td></tr>"
@@ -346,6 +353,12 @@ std::string render_html(const ReportModel& model, const std::function<std::strin
         if (image.source.empty()) continue;
         out << "<div class=\"cell\"><img src=\"" << escape(image_href(image.source)) << "\" alt=\"scene\"><br>"
             << escape(image.caption);
+        if (i < row.scene_masks.size()) {
+          for (const auto& mask : row.scene_masks[i]) {
+            out << "<img class=\"mask\" src=\"" << escape(image_href(mask.source)) << "\" alt=\"" << escape(mask.caption)
+                << "\" title=\"" << escape(mask.caption) << "\">";
+          }
+        }
         if (i < strip.prompts.size()) out << "<div class=\"prompt\">" << escape(strip.prompts[i]) << "</div>";
         out << "</div>";
       }

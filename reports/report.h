@@ -23,7 +23,8 @@ struct StripImage {
 struct StripRow {
   std::string system;
   std::vector<StripImage> portraits;  // subject order
-  std::vector<StripImage> scenes;     // scene order (masks not shown)
+  std::vector<StripImage> scenes;     // scene order
+  std::vector<std::vector<StripImage>> scene_masks;  // per scene: the subject masks the system stored
 };
 
 struct Strip {

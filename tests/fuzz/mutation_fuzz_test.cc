@@ -17,6 +17,8 @@
 #include "core/safetensors.h"
 #include "datasets/dataset.h"
 #include "harness/config/config.h"
+#include "pipeline/director/director.h"
+#include "pipeline/director/plan_json.h"
 #include "tests/fuzz/mutator.h"
 
 namespace dsbench::fuzz {
@@ -167,6 +169,41 @@ TEST_F(FuzzTest, ConfigOverrides) {
       return;
     }
   }
+}
+
+// An LLM's answer is the least trusted input of all: parse_story_plan must report every
+// problem as a result (for the repair prompt), never throw and never accept a plan that
+// names unknown subjects.
+TEST_F(FuzzTest, LlmAnswerParser) {
+  const auto dataset = datasets::load_dataset(fs::path(DSBENCH_SOURCE_DIR) / "datasets/ds500-sample");
+  const auto& story = dataset.stories.at(0);
+  const auto expectations = director::expectations_for(story, 0);
+  const std::string answer = director::story_plan_to_json(director::oracle_plan(story)).dump(2);
+  ASSERT_TRUE(director::parse_story_plan(answer, story.id, expectations).ok);
+  Mutator mutator(6);
+  int accepted = 0;
+  for (int trial = 0; trial < iterations(3000); ++trial) {
+    const std::string input = mutator.mutate(answer, 8);
+    try {
+      const auto result = director::parse_story_plan(input, story.id, expectations);
+      if (!result.ok) {
+        EXPECT_FALSE(result.problems.empty()) << "trial " << trial;
+        continue;
+      }
+      ++accepted;
+      for (const auto& scene : result.plan.scenes) {
+        for (const int subject : scene.subjects) {
+          ASSERT_GE(subject, 0) << "trial " << trial;
+          ASSERT_LT(static_cast<std::size_t>(subject), result.plan.subjects.size()) << "trial " << trial;
+        }
+      }
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << "trial " << trial << ": parse_story_plan threw " << typeid(error).name() << ": "
+                    << error.what() << "\n  input:\n" << input;
+      return;
+    }
+  }
+  RecordProperty("accepted", accepted);
 }
 
 }  // namespace

@@ -86,7 +86,14 @@ class ReportsTest : public ::testing::Test {
                                    std::to_string(item->key.index) + ".png";
       core::write_png_atomic(out / relative, image);
       const auto bytes = static_cast<std::int64_t>(fs::file_size(out / relative));
-      store.complete_item(item->id, {}, 0.1, {{item->key.kind, "image", relative, std::string(64, 'a'), bytes}});
+      std::vector<store::ArtifactRecord> artifacts{{item->key.kind, "image", relative, std::string(64, 'a'), bytes}};
+      if (item->key.kind == "scene" && item->key.system == "ds") {  // DreamStory stores its subject masks
+        const std::string mask = relative + ".target_mask_00.png";
+        core::write_png_atomic(out / mask, core::Image(16, 16, 1));
+        artifacts.push_back({"mask", "target_mask_00", mask, std::string(64, 'b'),
+                             static_cast<std::int64_t>(fs::file_size(out / mask))});
+      }
+      store.complete_item(item->id, {}, 0.1, artifacts);
       if (item->key.kind == "scene") {
         const double base = 0.30 + 0.01 * item->key.index + 0.02 * (item->key.story.back() - '0');
         values.push_back({item->key.system, item->key.story, item->key.index, 0, "dnc_ds",
@@ -193,7 +200,7 @@ TEST_F(ReportsTest, ReportWritesHtmlMarkdownAndJsonWithTheRunsValues) {
   EXPECT_EQ(model.strips[0].rows.size(), 2u);
   EXPECT_EQ(model.strips[0].rows[0].scenes.size(), 2u);
   const auto files = write_report(model, dir_ / "report");
-  EXPECT_EQ(files.images, 12u);  // 2 stories x 2 systems x 3 images
+  EXPECT_EQ(files.images, 16u);  // 2 stories x 2 systems x 3 images + ds's 2 scene masks per story
   const auto json = nlohmann::json::parse(std::ifstream(files.json));
   EXPECT_EQ(json["items"]["done"], 18);
   bool found = false;
@@ -213,6 +220,7 @@ TEST_F(ReportsTest, ReportWritesHtmlMarkdownAndJsonWithTheRunsValues) {
     EXPECT_THAT(html, HasSubstr(std::string("id=\"") + id + "\"")) << id;
   }
   EXPECT_EQ(count(html, "<img src=\"images/"), 12u);
+  EXPECT_EQ(count(html, "<img class=\"mask\""), 4u);
   EXPECT_THAT(html, HasSubstr("vs number of subjects"));
   EXPECT_THAT(html, HasSubstr("Attention kernels vs number of subjects"));
   EXPECT_EQ(html.find("http://") == std::string::npos || html.find("http://www.w3.org/2000/svg") != std::string::npos,
