@@ -385,12 +385,20 @@ std::string describe_line(const Origin& origin) {
   return origin.line > 0 ? origin.file + ":" + std::to_string(origin.line) : origin.file;
 }
 
+// A string member, or "" when it is absent or not a string (a wrong type is already
+// reported; json::value would throw on it).
+std::string text_or_empty(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  const auto found = object.find(key);
+  return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
 // Rules that span keys: computed defaults (names), uniqueness, combinations.
 void check_relations(json& resolved, const Node& root, const std::string& source_stem, Problems& problems) {
   auto report = [&](const Origin& origin, const std::string& key, const std::string& message) {
     problems.push_back({{origin.file, origin.line, key}, message});
   };
-  if (resolved.value("name", std::string()).empty()) resolved["name"] = source_stem;
+  if (text_or_empty(resolved, "name").empty()) resolved["name"] = source_stem;
 
   if (resolved.contains("systems") && resolved["systems"].is_array()) {
     std::map<std::string, std::size_t> seen;
@@ -398,7 +406,7 @@ void check_relations(json& resolved, const Node& root, const std::string& source
     for (std::size_t i = 0; i < systems.size(); ++i) {
       auto& system = systems[i];
       if (!system.is_object() || !system["type"].is_string()) continue;
-      if (system.value("name", std::string()).empty()) system["name"] = system["type"];
+      if (text_or_empty(system, "name").empty()) system["name"] = system["type"];
       const std::string name = system["name"];
       const auto [it, inserted] = seen.emplace(name, i);
       if (!inserted) {
@@ -419,7 +427,7 @@ void check_relations(json& resolved, const Node& root, const std::string& source
       if (!backend.is_object() || !backend["kind"].is_string()) continue;
       const std::string key = "director.backends[" + std::to_string(i) + "]";
       const Origin where = origin_at(root, {"director", "backends", i});
-      if (backend.value("name", std::string()).empty()) backend["name"] = backend["kind"];
+      if (text_or_empty(backend, "name").empty()) backend["name"] = backend["kind"];
       const std::string name = backend["name"];
       const auto [it, inserted] = seen.emplace(name, i);
       if (!inserted) {
@@ -428,12 +436,12 @@ void check_relations(json& resolved, const Node& root, const std::string& source
       }
       if (backend["kind"] == "openai") {
         for (const char* required : {"base_url", "model"}) {
-          if (backend.value(required, std::string()).empty()) {
+          if (text_or_empty(backend, required).empty()) {
             report(where, key + "." + required, std::string("an openai backend needs ") + required);
           }
         }
       }
-      const std::string key_env = backend.value("api_key_env", std::string());
+      const std::string key_env = text_or_empty(backend, "api_key_env");
       if (!key_env.empty() && !valid_variable_name(key_env)) {
         report(origin_at(root, {"director", "backends", i, "api_key_env"}), key + ".api_key_env",
                "expected the NAME of an environment variable (e.g. OPENAI_API_KEY), not a key");
@@ -496,7 +504,7 @@ void check_relations(json& resolved, const Node& root, const std::string& source
   }
 
   auto& model = resolved["model"];
-  if (model.is_object() && model["profile"] == "tiny" && !model.value("weights", std::string()).empty()) {
+  if (model.is_object() && model["profile"] == "tiny" && !text_or_empty(model, "weights").empty()) {
     report(origin_at(root, {"model", "weights"}), "model.weights",
            "the tiny profile uses seeded random weights; leave weights empty or choose profile sd15");
   }

@@ -513,6 +513,16 @@ TEST_F(ConfigTest, InvalidUtf8IsAProblemNotACrash) {
   EXPECT_THROW(load_config(path), core::InputError);
 }
 
+TEST_F(ConfigTest, AMapWhereANameIsExpectedIsAProblemNotACrash) {
+  // Found by the mutation fuzzer: the invalid value became null and a later rule threw.
+  const auto path = write("run.yaml", "name:\n  root: data\n" + minimal() +
+                                          "director:\n  backends:\n    - {name: [x], kind: oracle, api_key_env: {a: 1}}\n");
+  const auto problems = check_config(path);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_EQ(problems.front().where().field, "name");
+  EXPECT_THROW(load_config(path), core::InputError);
+}
+
 TEST_F(ConfigTest, SizeMustBeAMultipleOfEight) {
   const auto path = write("run.yaml", minimal() + "sampler: {width: 100}\n");
   const auto error = only_problem(path);
