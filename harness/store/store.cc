@@ -197,6 +197,24 @@ void insert_call(sql::Database& connection, const director::RecordedCall& call, 
   statement.run();
 }
 
+// An item's artifact rows, replacing rows of the same name (a redrawn item).
+void write_artifacts(sql::Database& db, ItemId item, const std::vector<ArtifactRecord>& artifacts) {
+  sql::Statement insert(db,
+                        "INSERT INTO artifacts (item, kind, name, path, sha256, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                        "ON CONFLICT (item, name) DO UPDATE SET kind = excluded.kind, path = excluded.path, "
+                        "sha256 = excluded.sha256, bytes = excluded.bytes");
+  for (const auto& artifact : artifacts) {
+    insert.reset();
+    insert.bind(1, item)
+        .bind(2, artifact.kind)
+        .bind(3, artifact.name)
+        .bind(4, artifact.path)
+        .bind(5, artifact.sha256)
+        .bind(6, artifact.bytes);
+    insert.run();
+  }
+}
+
 bool is_postgres_url(const std::string& location) {
   return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
 }
@@ -486,20 +504,7 @@ bool Store::complete_item(ItemId item, const json& info, double seconds, const s
   status.bind(1, item);
   if (!status.step()) throw core::RunError(impl_->path.string() + ": no work item " + std::to_string(item));
   if (status.text(0) == "done") return false;  // a worker whose lease expired finished it first
-  sql::Statement insert(db,
-                        "INSERT INTO artifacts (item, kind, name, path, sha256, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-                        "ON CONFLICT (item, name) DO UPDATE SET kind = excluded.kind, path = excluded.path, "
-                        "sha256 = excluded.sha256, bytes = excluded.bytes");
-  for (const auto& artifact : artifacts) {
-    insert.reset();
-    insert.bind(1, item)
-        .bind(2, artifact.kind)
-        .bind(3, artifact.name)
-        .bind(4, artifact.path)
-        .bind(5, artifact.sha256)
-        .bind(6, artifact.bytes);
-    insert.run();
-  }
+  write_artifacts(db, item, artifacts);
   sql::Statement update(db,
                         "UPDATE work_items SET status = 'done', info = ?2, seconds = ?3, error = '', lease_until = 0, "
                         "finished_at = ?4 WHERE id = ?1");
@@ -912,10 +917,6 @@ RunId Store::merge_run_from(const Store& source, RunId source_run) {
     sql::Statement finish(db,
                           "UPDATE work_items SET status = ?2, info = ?3, seconds = ?4, error = ?5, attempts = ?6, "
                           "worker = ?7, lease_until = 0 WHERE id = ?1");
-    sql::Statement insert(db,
-                          "INSERT INTO artifacts (item, kind, name, path, sha256, bytes) VALUES (?1, ?2, ?3, ?4, ?5, "
-                          "?6) ON CONFLICT (item, name) DO UPDATE SET kind = excluded.kind, path = excluded.path, "
-                          "sha256 = excluded.sha256, bytes = excluded.bytes");
     for (const auto& item : source_items) {
       lookup.reset();
       lookup.bind(1, target).bind(2, item.key.system).bind(3, item.key.story).bind(4, item.key.kind).bind(
@@ -930,16 +931,8 @@ RunId Store::merge_run_from(const Store& source, RunId source_run) {
       finish.bind(1, id).bind(2, item.status).bind(3, item.info.dump()).bind(4, item.seconds).bind(5, item.error).bind(
           6, item.attempts).bind(7, item.worker);
       finish.run();
-      for (const auto& artifact : source.artifacts_of_item(item.id)) {
-        insert.reset();
-        insert.bind(1, id)
-            .bind(2, artifact.kind)
-            .bind(3, artifact.name)
-            .bind(4, artifact.path)
-            .bind(5, artifact.sha256)
-            .bind(6, artifact.bytes);
-        insert.run();
-      }
+      const auto rows = source.artifacts_of_item(item.id);
+      write_artifacts(db, id, std::vector<ArtifactRecord>(rows.begin(), rows.end()));
     }
     transaction.commit();
   }
