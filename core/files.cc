@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -79,6 +80,19 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
     ::unlink(temp.c_str());
     throw RunError("cannot rename " + temp.string() + " to " + path.string() + ": " + why);
   }
+}
+
+TemporaryDirectory::TemporaryDirectory(const std::string& prefix) {
+  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw RunError("cannot create a temporary directory " + pattern + ": " + std::strerror(errno));
+  }
+  path_ = pattern;
+}
+
+TemporaryDirectory::~TemporaryDirectory() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 }  // namespace dsbench::core
