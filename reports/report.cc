@@ -13,6 +13,7 @@
 #include "harness/config/config.h"
 #include "harness/planning/plan.h"
 #include "reports/svg.h"
+#include "metrics/catalogue.h"
 
 namespace dsbench::reports {
 namespace {
@@ -135,8 +136,8 @@ std::vector<KernelPoint> kernel_points(const std::vector<store::BenchmarkResult>
 }
 
 std::string metric_direction(const std::string& metric) {
-  if (metric == "detection_rate") return "higher is better";
-  return "lower is better";
+  const auto* known = metrics::find_metric(metric);
+  return known && known->higher_is_better ? "higher is better" : "lower is better";
 }
 
 }  // namespace

@@ -62,20 +62,14 @@ void print_outcome(const executor::Outcome& outcome) {
 // Scores a run that finished cleanly with the config's evaluation settings (the metrics
 // land in the store next to the images; `dsbench show RUN` lists their summaries).
 void evaluate(const harness::RunConfig& config, const executor::Outcome& outcome) {
-  evaluation::Options options;
-  options.model = config.evaluation.model;
-  options.weights_dir = config.evaluation.weights;
-  options.batch_size = config.evaluation.batch_size;
-  options.bootstrap_resamples = config.evaluation.bootstrap_samples;
-  options.bootstrap_seed = config.evaluation.seed;
-  options.random_seed = config.evaluation.seed;
-  options.threads = config.model.threads;
+  const evaluation::Options options = evaluation::options_from_config(config.resolved);
   store::Store store = store::Store::open(outcome.store_path);
   const evaluation::Report report = evaluation::evaluate_run(store, std::stoll(outcome.run_id), options);
   std::cerr << "evaluated run " << outcome.run_id << " with " << options.model << ": " << report.values
             << " metric value(s), " << report.summaries << " summar" << (report.summaries == 1 ? "y" : "ies") << ", "
             << report.images << " image(s) (" << report.embedded << " embedded now) in " << std::fixed
             << std::setprecision(1) << report.seconds << "s; see dsbench show " << outcome.run_id << "\n";
+  for (const auto& note : report.notes) std::cerr << "note: " << note << "\n";
 }
 
 int run_run(const Arguments& args) {

@@ -14,6 +14,7 @@
 #include "harness/config/overrides.h"
 #include "harness/config/schema.h"
 #include "harness/config/source_tree.h"
+#include "metrics/catalogue.h"
 
 namespace dsbench::harness {
 namespace {
@@ -594,12 +595,22 @@ RunConfig typed(const json& resolved) {
   config.evaluation.bootstrap_samples =
       get_or<int>(evaluation, "bootstrap_samples", config.evaluation.bootstrap_samples);
   config.evaluation.seed = get_or<std::uint64_t>(evaluation, "seed", 0);
+  config.evaluation.clip_model = get_or<std::string>(evaluation, "clip_model", config.evaluation.clip_model);
+  config.evaluation.clip_weights = get_or<std::string>(evaluation, "clip_weights", "");
+  config.evaluation.clip_text = get_or<std::string>(evaluation, "clip_text", config.evaluation.clip_text);
+  const json detector = get_or<json>(evaluation, "detector", json::object());
+  config.evaluation.detector_command = get_or<std::string>(detector, "command", "");
+  config.evaluation.detector_threshold = get_or<double>(detector, "threshold", config.evaluation.detector_threshold);
+  config.evaluation.detector_timeout_s = get_or<double>(detector, "timeout_s", config.evaluation.detector_timeout_s);
 
   const json compare = get_or<json>(resolved, "compare", json::object());
   for (const json& row : get_or<json>(compare, "thresholds", json::array())) {
     MetricThreshold threshold;
     threshold.metric = row.at("metric").get<std::string>();
-    threshold.higher_is_better = get_or<std::string>(row, "direction", "lower_is_better") == "higher_is_better";
+    const auto direction = get_or<std::string>(row, "direction", "auto");
+    const auto* known = metrics::find_metric(threshold.metric);
+    threshold.higher_is_better =
+        direction == "higher_is_better" || (direction == "auto" && known && known->higher_is_better);
     threshold.abs_tol = get_or<double>(row, "abs_tol", 0.0);
     threshold.rel_tol = get_or<double>(row, "rel_tol", 0.0);
     config.compare.thresholds.push_back(std::move(threshold));

@@ -79,6 +79,12 @@ struct EvaluationConfig {
   int batch_size = 16;
   int bootstrap_samples = 1000;
   std::uint64_t seed = 0;
+  std::string clip_model = "tiny-clip_vitb16";  // metrics::clip_model_names() or tiny-<model>
+  std::string clip_weights;    // one safetensors file; empty: CLIP-T only for tiny models
+  std::string clip_text = "scene";  // "scene" (director's prompt) | "generation"
+  std::string detector_command;     // empty = no detector
+  double detector_threshold = 0.4;
+  double detector_timeout_s = 3600.0;
 };
 
 // When `dsbench compare` calls a change a regression.

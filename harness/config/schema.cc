@@ -1,5 +1,7 @@
 #include "harness/config/schema.h"
 
+#include "metrics/catalogue.h"
+
 namespace dsbench::harness::schema {
 namespace {
 
@@ -11,10 +13,9 @@ const std::vector<std::string> kSystemTypes = {
     "vanilla",           "dreamstory",         "storydiffusion",       "consistory",
     "dreamstory-no-mmsa", "dreamstory-no-mmca", "dreamstory-no-masks", "dreamstory-no-rewrite"};
 
-// Metric names harness/evaluation writes (evaluation.h documents each); the list in a
-// config says which of them a run reports (empty = no evaluation after the run).
-const std::vector<std::string> kMetricNames = {"dreamsim_scene_portrait", "dnc_ds", "dnc_ds_subject",
-                                               "dnc_ds_subject_strict", "detection_rate", "scene_consistency"};
+// Metric names harness/evaluation writes (metrics/catalogue.h); the list in a config
+// says which of them a run reports (empty = no evaluation after the run).
+const std::vector<std::string> kMetricNames = metrics::metric_names();
 
 std::vector<KeySpec> build_table() {
   return {
@@ -95,14 +96,30 @@ std::vector<KeySpec> build_table() {
       {.path = "evaluation.bootstrap_samples", .type = kInteger, .fallback = 1000, .minimum = 10,
        .maximum = 1000000},
       {.path = "evaluation.seed", .type = kUnsigned, .fallback = 0},
+      {.path = "evaluation.clip_model", .type = kString, .fallback = "tiny-clip_vitb16",
+       .help = "CLIP-T model: clip_vitb16 | clip_vitb32 | clip_vitl14; tiny-<model> = seeded random weights"},
+      {.path = "evaluation.clip_weights", .type = kString, .fallback = "", .path_kind = PathKind::kPath,
+       .must_exist = true,
+       .help = "one CLIP safetensors file (Hugging Face CLIPModel or OpenAI keys); empty: CLIP-T is scored "
+               "only for tiny models and skipped, with a notice, for full-size ones"},
+      {.path = "evaluation.clip_text", .type = kString, .fallback = "scene", .allowed = {"scene", "generation"},
+       .help = "CLIP-T text: the director's scene prompt, or the prompt the system generated from"},
+      {.path = "evaluation.detector", .type = kSection},
+      {.path = "evaluation.detector.command", .type = kString, .fallback = "",
+       .help = "open-vocabulary detector run as a JSON-lines filter (metrics/README.md) for images without "
+               "stored subject masks; empty = none"},
+      {.path = "evaluation.detector.threshold", .type = kNumber, .fallback = 0.4, .minimum = 0.0, .maximum = 1.0,
+       .help = "boxes scoring below are dropped (MuDI's OWLv2 setting: 0.4)"},
+      {.path = "evaluation.detector.timeout_s", .type = kNumber, .fallback = 3600.0, .minimum = 0.001},
 
       {.path = "compare", .type = kSection},
       {.path = "compare.thresholds", .type = kList, .fallback = json::array(),
        .help = "per metric: when a candidate counts as a regression"},
       {.path = "compare.thresholds[]", .type = kSection},
       {.path = "compare.thresholds[].metric", .type = kString, .required = true},
-      {.path = "compare.thresholds[].direction", .type = kString, .fallback = "lower_is_better",
-       .allowed = {"lower_is_better", "higher_is_better"}},
+      {.path = "compare.thresholds[].direction", .type = kString, .fallback = "auto",
+       .allowed = {"auto", "lower_is_better", "higher_is_better"},
+       .help = "auto: the metric's own direction (metrics/catalogue.h); lower for metrics it does not know"},
       {.path = "compare.thresholds[].abs_tol", .type = kNumber, .fallback = 0.0, .minimum = 0.0},
       {.path = "compare.thresholds[].rel_tol", .type = kNumber, .fallback = 0.0, .minimum = 0.0},
       {.path = "compare.timing_rel_tol", .type = kNumber, .fallback = 0.25, .minimum = 0.0,

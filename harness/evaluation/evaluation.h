@@ -1,32 +1,43 @@
-// Scores a run in the store: DreamSim, D&C-DS and consistency from the run's artifacts,
-// written back as metric_values rows (per scene and per story) and metric_summaries
-// (mean, std, seeded 95 % bootstrap CI over stories; per system, per category, per subject
-// count).
+// Scores a run in the store: DreamSim, D&C-DS, consistency and CLIP-T from the run's
+// artifacts, written back as metric_values rows (per scene and per story) and
+// metric_summaries (mean, std, seeded 95 % bootstrap CI over stories; per system, per
+// category, per subject count).
 //
 // What is read (artifact rows of the run, written by the executor or import_images):
 //   portrait items (index = subject s): artifact "image"; optional kind "mask" (the
 //     subject's mask in its portrait; the crop falls back to the whole portrait);
 //   scene items (index = scene): artifact "image"; kind "mask" named "target_mask_SS"
 //     (SS = subject index) = the subject's box in the scene. An empty mask = not detected.
-// Metrics (lower distance is better; every distance is DreamSim's packaged form):
-//   dreamsim_scene_portrait   whole scene vs each portrait of its subjects (masked
-//                             subjects, or every portrait of the story if no mask), mean
-//   dnc_ds                    MuDI D&C score of the scene's crops vs portrait crops
+//   the items' plan facts (scene prompt, subjects and their class words; facts.h), or the
+//     dataset's annotations for runs without them.
+// Subject boxes: from the stored masks; for images without masks, from imported
+// detections (Options::detections_file) or the detector plug-in (Options::detector_command),
+// queried with the subjects' class words (metrics/detections.h).
+// Metrics (every distance is DreamSim's packaged form; directions in metrics/catalogue.h):
+//   dreamsim_scene_portrait   whole scene vs each portrait of its subjects (the scene's
+//                             subjects when known, else every portrait of the story), mean
+//   dnc_ds                    (higher is better) MuDI D&C score of the scene's crops vs
+//                             portrait crops
+//                             (detector: every box above threshold; a count other than
+//                             the subjects' scores 0)
 //   dnc_ds_subject            per detected subject: scene crop vs portrait crop, mean
 //   dnc_ds_subject_strict     same, an undetected subject counting as distance 1
-//   detection_rate            detected subjects / subjects with a mask
+//   detection_rate            (higher is better) detected subjects / subjects looked for
 //   scene_consistency         (story level) per subject, mean pairwise distance of its
 //                             scene crops across the story's scenes; mean over subjects
+//   clip_t                    (higher is better) 100 * max(cos(CLIP image, CLIP text), 0)
+//                             between the scene image and its prompt (Options::clip_text)
 // Story-level values (scene = -1) of the per-scene metrics are their means over scenes.
 // Every image and crop is embedded once, in batches, through the store's embedding
 // cache keyed by (content sha256, model id, preprocessing version); a second evaluation
-// of the same run decodes no image and builds no network.
+// of the same run decodes no image, runs no detector and builds no network.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "harness/store/store.h"
 
@@ -45,6 +56,22 @@ struct Options {
   std::map<std::string, std::string> story_categories;
   int bootstrap_resamples = 1000;
   std::uint64_t bootstrap_seed = 0;
+  // Prompts, subjects and class words for runs whose items do not carry them (imported
+  // folders): a dataset folder, matched by story id. Empty: the run config's dataset.
+  std::filesystem::path dataset_root;
+
+  // CLIP-T. Empty clip_model: not scored. A full-size model without clip_weights is
+  // skipped with a note in Report::notes (the metric is scored where weights are present).
+  std::string clip_model;              // metrics::clip_model_names() entry or tiny-<name>
+  std::filesystem::path clip_weights;  // one safetensors file (HF CLIPModel or OpenAI keys)
+  std::string clip_text = "scene";     // "scene": the director's scene prompt;
+                                       // "generation": the prompt the system drew from
+
+  // Subject boxes for images without stored masks.
+  std::string detector_command;        // JSON-lines filter (metrics/detections.h); empty = none
+  double detector_threshold = 0.4;
+  double detector_timeout_s = 3600.0;
+  std::filesystem::path detections_file;  // imported detections, keyed by image path
 };
 
 struct Report {
@@ -52,8 +79,15 @@ struct Report {
   std::size_t embedded = 0;          // of which computed now (the rest came from the cache)
   std::size_t values = 0;            // metric_values rows written
   std::size_t summaries = 0;         // metric_summaries rows written
+  std::size_t detected_images = 0;   // images whose boxes came from a detector or file
+  std::size_t clip_scored = 0;       // scenes with a CLIP-T value
+  std::vector<std::string> notes;    // what was skipped and why
   double seconds = 0.0;
 };
+
+// The settings a run config's resolved document gives (its `evaluation` section, and
+// model.threads for the torch threads); keys it lacks keep the defaults above.
+Options options_from_config(const nlohmann::json& resolved_config);
 
 // InputError for an unknown run / model / missing weights; RunError for unreadable files.
 Report evaluate_run(store::Store& store, store::RunId run, const Options& options);

@@ -123,6 +123,27 @@ struct DamagedPortrait : core::RunError {
 };
 
 // Everything one item needs: its group in the plan and the director's plan of the story.
+// What the director asked of the item, stored with it so that evaluation (CLIP-T's
+// text, a detector's queries, the subjects of a scene) needs neither the dataset nor
+// the director again.
+nlohmann::json plan_facts(const planning::ItemKey& key, const director::StoryPlan& plan) {
+  const auto subject_facts = [&](int s) {
+    const auto& subject = plan.subjects.at(static_cast<std::size_t>(s));
+    return nlohmann::json{{"index", s}, {"name", subject.name}, {"keyword", subject.kind}};
+  };
+  if (key.kind == planning::ItemKind::kPortrait) {
+    if (key.index < 0 || static_cast<std::size_t>(key.index) >= plan.subjects.size()) return nullptr;
+    auto facts = subject_facts(key.index);
+    facts["prompt"] = plan.subjects[static_cast<std::size_t>(key.index)].portrait_prompt;
+    return facts;
+  }
+  if (key.index < 0 || static_cast<std::size_t>(key.index) >= plan.scenes.size()) return nullptr;
+  const auto& scene = plan.scenes[static_cast<std::size_t>(key.index)];
+  nlohmann::json subjects = nlohmann::json::array();
+  for (const int s : scene.subjects) subjects.push_back(subject_facts(s));
+  return {{"prompt", scene.prompt}, {"rewritten_prompt", scene.rewritten_prompt}, {"subjects", subjects}};
+}
+
 struct GroupContext {
   const planning::PlanGroup* group = nullptr;
   const director::StoryPlan* story_plan = nullptr;
@@ -454,6 +475,7 @@ void Worker::process(const store::ItemRow& item) {
     info = output.info.is_object() ? output.info : nlohmann::json{{"system_info", output.info}};
     info["worker"] = worker_;
     info["timings"] = {{"draw_s", draw_seconds}, {"write_s", write_seconds}};
+    info["plan"] = plan_facts(key, *context.story_plan);
   } catch (const core::InputError&) {
     throw;  // a config problem (unknown system, bad params): every item would fail alike
   } catch (const OutputError& failure) {

@@ -575,6 +575,50 @@ TEST_F(ConfigTest, CompareEvaluationAndReportSections) {
   EXPECT_THAT(error.what(), HasSubstr("higher_is_better"));
 }
 
+TEST_F(ConfigTest, ThresholdDirectionDefaultsToTheMetricsOwn) {
+  const auto path = write("run.yaml", minimal() +
+                                          "compare:\n  thresholds:\n    - {metric: dnc_ds}\n"
+                                          "    - {metric: clip_t}\n    - {metric: scene_consistency}\n"
+                                          "    - {metric: director.subject_recall}\n"
+                                          "    - {metric: dnc_ds, direction: lower_is_better}\n");
+  const RunConfig config = load_config(path);
+  ASSERT_EQ(config.compare.thresholds.size(), 5u);
+  EXPECT_TRUE(config.compare.thresholds[0].higher_is_better);   // a D&C score
+  EXPECT_TRUE(config.compare.thresholds[1].higher_is_better);   // a CLIP score
+  EXPECT_FALSE(config.compare.thresholds[2].higher_is_better);  // a distance
+  EXPECT_FALSE(config.compare.thresholds[3].higher_is_better);  // unknown to the catalogue: lower
+  EXPECT_FALSE(config.compare.thresholds[4].higher_is_better);  // said explicitly
+}
+
+TEST_F(ConfigTest, ClipAndDetectorSettings) {
+  const RunConfig defaults = load_config(write("run.yaml", minimal()));
+  EXPECT_EQ(defaults.evaluation.clip_model, "tiny-clip_vitb16");
+  EXPECT_EQ(defaults.evaluation.clip_text, "scene");
+  EXPECT_TRUE(defaults.evaluation.detector_command.empty());
+  EXPECT_DOUBLE_EQ(defaults.evaluation.detector_threshold, 0.4);
+
+  write("clip.safetensors", "x");
+  const RunConfig config = load_config(write(
+      "set.yaml", minimal() + "metrics: [clip_t, dnc_ds]\n"
+                              "evaluation:\n  clip_model: clip_vitl14\n  clip_weights: clip.safetensors\n"
+                              "  clip_text: generation\n  detector: {command: python3 owl.py, threshold: 0.3}\n"));
+  EXPECT_EQ(config.evaluation.clip_weights, (dir_ / "clip.safetensors").string());
+  EXPECT_EQ(config.evaluation.clip_text, "generation");
+  EXPECT_EQ(config.evaluation.detector_command, "python3 owl.py");
+  EXPECT_DOUBLE_EQ(config.evaluation.detector_threshold, 0.3);
+
+  const auto missing = only_problem(write("missing.yaml", minimal() + "evaluation: {clip_weights: nowhere.safetensors}\n"));
+  EXPECT_EQ(missing.where().field, "evaluation.clip_weights");
+  EXPECT_THAT(missing.what(), HasSubstr("not found"));
+  const auto text = only_problem(write("text.yaml", minimal() + "evaluation: {clip_text: caption}\n"));
+  EXPECT_EQ(text.where().field, "evaluation.clip_text");
+  const auto threshold = only_problem(write("th.yaml", minimal() + "evaluation: {detector: {threshold: 1.5}}\n"));
+  EXPECT_EQ(threshold.where().field, "evaluation.detector.threshold");
+  const auto metric = only_problem(write("m.yaml", minimal() + "metrics: [clip_score]\n"));
+  EXPECT_EQ(metric.where().field, "metrics[0]");
+  EXPECT_THAT(metric.what(), HasSubstr("clip_t"));
+}
+
 TEST_F(ConfigTest, CheckConfigCollectsEveryProblemAndLoadConfigThrowsTheFirst) {
   const auto path = write("run.yaml",
                           "dataset:\n  root: data\n  limt: 3\nsystems:\n  - type: vanila\n"

@@ -1,8 +1,10 @@
 // The executor in one process: a whole run, resume, failures, interruption, sharding.
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <sstream>
 
+#include "datasets/dataset.h"
 #include "harness/executor/stop.h"
 #include "tests/executor/run_fixture.h"
 
@@ -45,6 +47,30 @@ TEST(Executor, RunsEveryItemOnceWithCorrectImages) {
   for (const auto& timing : store.stage_timings(run.id)) stages.insert(timing.stage);
   EXPECT_TRUE(stages.count("scene"));
   EXPECT_TRUE(stages.count("direct"));
+
+  // Every item carries what the director asked of it (evaluation's CLIP-T text and
+  // detector queries come from here): the oracle's plan is the dataset's annotation.
+  const auto dataset = datasets::load_dataset(config.dataset.root);
+  const auto& fox = *std::find_if(dataset.stories.begin(), dataset.stories.end(),
+                                  [](const datasets::Story& story) { return story.id == "fox-and-crow"; });
+  std::size_t checked = 0;
+  for (const auto& item : store.list_items(run.id, "done")) {
+    if (item.key.story != "fox-and-crow") continue;
+    const auto& plan = item.info.at("plan");
+    if (item.key.kind == "portrait") {
+      EXPECT_EQ(plan.at("keyword"), fox.subjects.at(static_cast<std::size_t>(item.key.index)).kind);
+      continue;
+    }
+    const auto& scene = fox.scenes.at(static_cast<std::size_t>(item.key.index));
+    EXPECT_EQ(plan.at("prompt"), scene.prompt);
+    ASSERT_EQ(plan.at("subjects").size(), scene.subjects.size());
+    for (std::size_t k = 0; k < scene.subjects.size(); ++k) {
+      EXPECT_EQ(plan["subjects"][k].at("index"), scene.subjects[k]);
+      EXPECT_EQ(plan["subjects"][k].at("keyword"), fox.subjects.at(static_cast<std::size_t>(scene.subjects[k])).kind);
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2u * 2u * 2u);  // 2 systems x 2 seeds x 2 scenes
 }
 
 TEST(Executor, ResumeSkipsFinishedItems) {

@@ -148,8 +148,11 @@ TEST_F(ReportsTest, CompareFlagsAnInjectedRegressionAndNamesTheMetric) {
   store::Store store = store::Store::open(dir_ / "s.sqlite");
   const auto baseline = make_run(store, 0.0, 1.0, 10.0);
   const auto same = make_run(store, 0.0, 1.0, 10.5);
-  const auto worse = make_run(store, 0.10, 0.5, 10.0);
+  const auto worse = make_run(store, -0.10, 0.5, 10.0);  // D&C-DS: higher is better
+  const auto better = make_run(store, 0.10, 1.0, 10.0);
 
+  // The threshold gives no direction: the catalogue's (higher is better) applies.
+  EXPECT_FALSE(compare_runs(store, baseline, store, better, config_.compare).regression());
   const auto clean = compare_runs(store, baseline, store, same, config_.compare);
   EXPECT_FALSE(clean.regression()) << format_comparison(clean);
   ASSERT_FALSE(clean.metrics.empty());
@@ -162,9 +165,9 @@ TEST_F(ReportsTest, CompareFlagsAnInjectedRegressionAndNamesTheMetric) {
   for (const auto& m : bad.metrics) {
     if (m.system == "ds" && m.metric == "dnc_ds") {
       EXPECT_EQ(m.pairs, 6u);
-      EXPECT_NEAR(m.delta, 0.10, 1e-12);  // every pair moved by exactly 0.10
-      EXPECT_NEAR(m.ci_low, 0.10, 1e-12);
-      EXPECT_NEAR(m.candidate_mean - m.baseline_mean, 0.10, 1e-12);
+      EXPECT_NEAR(m.delta, -0.10, 1e-12);  // every pair moved by exactly -0.10
+      EXPECT_NEAR(m.ci_high, -0.10, 1e-12);
+      EXPECT_NEAR(m.candidate_mean - m.baseline_mean, -0.10, 1e-12);
     }
     if (m.system == "vanilla") EXPECT_FALSE(m.regression);
   }
@@ -272,7 +275,7 @@ TEST_F(ReportsTest, CompareCommandExitsThreeOnARegressionAndZeroOtherwise) {
     store::Store store = store::Store::open(db);
     baseline = make_run(store, 0.0, 1.0, 10.0);
     same = make_run(store, 0.0, 1.0, 10.0);
-    worse = make_run(store, 0.10, 1.0, 10.0);
+    worse = make_run(store, -0.10, 1.0, 10.0);
   }
   const std::string base = "'" + binary.string() + "' compare --store '" + db.string() + "' ";
   const auto ok = shell(base + std::to_string(baseline) + " " + std::to_string(same));

@@ -1,0 +1,278 @@
+// evaluate_run for images without stored masks: subject boxes from a detector plug-in (a
+// real one for this constructed case: it finds what differs from the background) or an
+// imported detections file; and CLIP-T against the scene prompts of a dataset.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/image.h"
+#include "datasets/dataset.h"
+#include "harness/evaluation/evaluation.h"
+#include "metrics/clip.h"
+#include "metrics/distance.h"
+#include "metrics/dreamsim.h"
+
+namespace dsbench::evaluation {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kPython = "/usr/bin/python3";
+
+core::Image filled(int w, int h, std::uint8_t value) {
+  core::Image image(w, h, 3);
+  std::fill(image.pixels.begin(), image.pixels.end(), value);
+  return image;
+}
+
+// A 24x24 object: diagonal stripes in colours set by `tone` (no pixel equals a background).
+core::Image object(int tone) {
+  core::Image image(24, 24, 3);
+  for (int y = 0; y < 24; ++y)
+    for (int x = 0; x < 24; ++x)
+      for (int c = 0; c < 3; ++c)
+        image.at(y, x, c) = static_cast<std::uint8_t>(((x + y * (tone + 1)) / 4 % 2) ? 40 * c + tone + 3 : 250 - 60 * c);
+  return image;
+}
+
+core::Image with_object(int w, int h, std::uint8_t background, const core::Image& piece, int x0, int y0) {
+  auto image = filled(w, h, background);
+  for (int y = 0; y < piece.height; ++y)
+    for (int x = 0; x < piece.width; ++x)
+      for (int c = 0; c < 3; ++c) image.at(y0 + y, x0 + x, c) = piece.at(y, x, c);
+  return image;
+}
+
+// The detector: for each request, the box of the pixels that differ from the top-left
+// pixel (score 0.9) when there are any, and always the whole image at score 0.1 (which the
+// 0.4 threshold must drop).
+const char* kDetectorScript = R"(
+import json, sys
+from PIL import Image
+for line in sys.stdin:
+    request = json.loads(line)
+    image = Image.open(request["image"]).convert("RGB")
+    w, h = image.size
+    pixels = image.load()
+    background = pixels[0, 0]
+    xs, ys = [], []
+    for y in range(h):
+        for x in range(w):
+            if max(abs(a - b) for a, b in zip(pixels[x, y], background)) > 10:
+                xs.append(x); ys.append(y)
+    detections = [{"query": q, "box": [0, 0, w, h], "score": 0.1} for q in request["queries"]]
+    if xs:
+        detections += [{"query": q, "box": [min(xs), min(ys), max(xs) + 1, max(ys) + 1], "score": 0.9}
+                       for q in request["queries"]]
+    print(json.dumps({"id": request["id"], "detections": detections}))
+)";
+
+class DetectorEvaluationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("dsbench_eval_detector_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    const fs::path dir = root_ / "images/story1";
+    fs::create_directories(dir);
+    core::write_png_atomic(dir / "portrait_00.png", with_object(64, 64, 255, object(0), 20, 20));
+    core::write_png_atomic(dir / "scene_00.png", with_object(80, 60, 90, object(0), 5, 5));
+    core::write_png_atomic(dir / "scene_01.png", with_object(80, 60, 10, object(0), 50, 30));
+    core::write_png_atomic(dir / "scene_02.png", with_object(80, 60, 90, object(3), 30, 10));
+    core::write_png_atomic(dir / "scene_03.png", filled(80, 60, 90));  // nobody there
+
+    datasets::Dataset dataset;
+    dataset.name = "constructed";
+    datasets::Story story;
+    story.id = "story1";
+    story.category = "constructed";
+    story.subjects.push_back({"Stripy", "stripes", "a striped tile", "striped tile"});
+    for (int n = 0; n < 4; ++n) {
+      datasets::Scene scene;
+      scene.prompt = "Stripy in scene " + std::to_string(n);
+      scene.subjects = {0};
+      story.scenes.push_back(scene);
+    }
+    dataset.stories.push_back(story);
+    datasets::write_jsonl_dataset(dataset, root_ / "dataset");
+
+    core::write_file_atomic(root_ / "detector.py", kDetectorScript);
+    options_.model = "tiny-ensemble";
+    options_.random_seed = 7;
+    options_.batch_size = 3;
+    options_.dataset_root = root_ / "dataset";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  static bool have_python_with_pil() {
+    return fs::exists(kPython) && std::system((std::string(kPython) + " -c 'import PIL' 2>/dev/null").c_str()) == 0;
+  }
+
+  std::optional<store::MetricValue> value(const store::Store& store, store::RunId run, const std::string& metric,
+                                          int scene) {
+    for (const auto& v : store.metric_values(run, metric))
+      if (v.scene == scene) return v;
+    return std::nullopt;
+  }
+
+  double crop_distance() const {  // the subject's crop vs the different object's crop
+    const auto model = metrics::DreamSim::random("tiny-ensemble", 7);
+    const auto e = model.embed({object(0), object(3)}).contiguous();
+    return metrics::dreamsim_distance({e[0].data_ptr<float>(), 64}, {e[1].data_ptr<float>(), 64});
+  }
+
+  fs::path root_;
+  Options options_;
+};
+
+TEST_F(DetectorEvaluationTest, WithoutMasksOrDetectorThereIsNoDnc) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "vanilla-like");
+  const auto report = evaluate_run(store, run, options_);
+  EXPECT_EQ(report.detected_images, 0u);
+  EXPECT_TRUE(store.metric_values(run, "dnc_ds").empty());
+  EXPECT_EQ(store.metric_values(run, "dreamsim_scene_portrait").size(), 5u);  // 4 scenes + story
+}
+
+TEST_F(DetectorEvaluationTest, DetectorBoxesGiveTheHandDerivedDncValues) {
+  if (!have_python_with_pil()) GTEST_SKIP() << "needs /usr/bin/python3 with PIL for the test detector";
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "vanilla-like");
+  Options options = options_;
+  options.detector_command = std::string(kPython) + " " + (root_ / "detector.py").string();
+  const auto report = evaluate_run(store, run, options);
+  EXPECT_EQ(report.detected_images, 5u);  // the portrait and 4 scenes
+  const double d = crop_distance();
+  ASSERT_GT(d, 1e-3);
+  EXPECT_NEAR(value(store, run, "dnc_ds_subject", 0)->value, 0.0, 1e-6);
+  EXPECT_NEAR(value(store, run, "dnc_ds_subject", 1)->value, 0.0, 1e-6);
+  EXPECT_NEAR(value(store, run, "dnc_ds_subject", 2)->value, d, 1e-5);
+  EXPECT_NEAR(value(store, run, "dnc_ds", 0)->value, 1.0, 1e-6);
+  EXPECT_NEAR(value(store, run, "dnc_ds", 2)->value, 1.0 - d, 1e-5);
+  EXPECT_EQ(value(store, run, "dnc_ds", 3)->value, 0.0);  // nothing above threshold
+  EXPECT_EQ(value(store, run, "detection_rate", 3)->value, 0.0);
+  EXPECT_EQ(value(store, run, "detection_rate", -1)->value, 0.75);
+  EXPECT_EQ(value(store, run, "dnc_ds", 0)->extra.at("boxes"), "detector");
+  EXPECT_NEAR(value(store, run, "scene_consistency", -1)->value, 2.0 * d / 3.0, 1e-5);
+
+  // Second evaluation: the detector is not run again (a command that would fail proves it).
+  Options cached = options;
+  const auto second = evaluate_run(store, run, cached);
+  EXPECT_EQ(second.embedded, 0u);
+  EXPECT_NEAR(value(store, run, "dnc_ds", 2)->value, 1.0 - d, 1e-5);
+
+  // A threshold above the detector's scores finds nobody: every D&C value is 0.
+  options.detector_threshold = 0.95;
+  evaluate_run(store, run, options);
+  EXPECT_EQ(value(store, run, "detection_rate", -1)->value, 0.0);
+}
+
+TEST_F(DetectorEvaluationTest, ImportedDetectionsFileGivesTheSameBoxes) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "vanilla-like");
+  const auto box_line = [](const std::string& image, int x0, int y0) {
+    return "{\"image\": \"" + image + "\", \"detections\": [{\"query\": \"stripes\", \"box\": [" + std::to_string(x0) +
+           ", " + std::to_string(y0) + ", " + std::to_string(x0 + 24) + ", " + std::to_string(y0 + 24) +
+           "], \"score\": 0.8}]}\n";
+  };
+  core::write_file_atomic(root_ / "detections.jsonl",
+                          box_line("story1/portrait_00.png", 20, 20) + box_line("story1/scene_00.png", 5, 5) +
+                              box_line("story1/scene_01.png", 50, 30) + box_line("story1/scene_02.png", 30, 10) +
+                              "{\"image\": \"story1/scene_03.png\", \"detections\": []}\n");
+  Options options = options_;
+  options.detections_file = root_ / "detections.jsonl";
+  const auto report = evaluate_run(store, run, options);
+  EXPECT_EQ(report.detected_images, 5u);
+  const double d = crop_distance();
+  EXPECT_NEAR(value(store, run, "dnc_ds", 2)->value, 1.0 - d, 1e-5);
+  EXPECT_EQ(value(store, run, "dnc_ds", 3)->value, 0.0);
+  EXPECT_EQ(value(store, run, "dnc_ds", 0)->extra.at("boxes"), "detections-file");
+
+  // A malformed line is an InputError naming the file and line.
+  core::write_file_atomic(root_ / "bad.jsonl", box_line("story1/scene_00.png", 5, 5) + "{\"image\": 3}\n");
+  options.detections_file = root_ / "bad.jsonl";
+  try {
+    evaluate_run(store, run, options);
+    ADD_FAILURE() << "expected an InputError";
+  } catch (const core::InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("bad.jsonl:2"), std::string::npos) << error.what();
+  }
+}
+
+TEST_F(DetectorEvaluationTest, AFailingDetectorIsARunErrorQuotingIt) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "vanilla-like");
+  Options options = options_;
+  options.detector_command = "echo 'no weights for owlv2' >&2; exit 2";
+  try {
+    evaluate_run(store, run, options);
+    ADD_FAILURE() << "expected a RunError";
+  } catch (const core::RunError& error) {
+    EXPECT_NE(std::string(error.what()).find("no weights for owlv2"), std::string::npos) << error.what();
+  }
+}
+
+TEST_F(DetectorEvaluationTest, ClipTScoresEachSceneAgainstItsPrompt) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "vanilla-like");
+  Options options = options_;
+  options.clip_model = "tiny-clip_vitb16";
+  const auto report = evaluate_run(store, run, options);
+  EXPECT_EQ(report.clip_scored, 4u);
+
+  const auto clip = metrics::Clip::random("tiny-clip_vitb16", 7);
+  const auto scene = core::read_image(root_ / "images/story1/scene_02.png");
+  const auto image = clip.embed_images(clip.preprocess({scene})).contiguous();
+  const auto text = clip.embed_texts({"Stripy in scene 2"}).contiguous();
+  const int size = clip.embedding_size();
+  const std::vector<float> image_embedding(image.data_ptr<float>(), image.data_ptr<float>() + size);
+  const std::vector<float> text_embedding(text.data_ptr<float>(), text.data_ptr<float>() + size);
+  const double expected = metrics::clip_score(image_embedding, text_embedding);
+  const auto scored = value(store, run, "clip_t", 2);
+  ASSERT_TRUE(scored);
+  EXPECT_NEAR(scored->value, expected, 1e-4);
+  EXPECT_EQ(scored->extra.at("text"), "Stripy in scene 2");
+  EXPECT_EQ(scored->extra.at("text_source"), "scene");
+  EXPECT_GE(scored->value, 0.0);
+  EXPECT_LE(scored->value, 100.0);
+  double mean = 0.0;
+  for (int n = 0; n < 4; ++n) mean += value(store, run, "clip_t", n)->value / 4.0;
+  EXPECT_NEAR(value(store, run, "clip_t", -1)->value, mean, 1e-9);
+
+  // Cached: no image or text is embedded again, the values are the same.
+  const auto second = evaluate_run(store, run, options);
+  EXPECT_EQ(second.embedded, 0u);
+  EXPECT_NEAR(value(store, run, "clip_t", 2)->value, expected, 1e-4);
+
+  // An imported run has no generation prompts: "generation" falls back to the scene's.
+  options.clip_text = "generation";
+  evaluate_run(store, run, options);
+  EXPECT_EQ(value(store, run, "clip_t", 2)->extra.at("text_source"), "scene");
+}
+
+TEST_F(DetectorEvaluationTest, ClipTIsSkippedWithANoteWithoutWeightsAndRejectsUnknownModels) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "vanilla-like");
+  Options options = options_;
+  options.clip_model = "clip_vitl14";  // full size, no weights
+  const auto report = evaluate_run(store, run, options);
+  EXPECT_EQ(report.clip_scored, 0u);
+  ASSERT_EQ(report.notes.size(), 1u);
+  EXPECT_NE(report.notes[0].find("clip_vitl14"), std::string::npos);
+  EXPECT_TRUE(store.metric_values(run, "clip_t").empty());
+  options.clip_model = "clip_resnet50";
+  EXPECT_THROW(evaluate_run(store, run, options), core::InputError);
+  options.clip_model = "tiny-clip_vitb16";
+  options.clip_text = "caption";
+  EXPECT_THROW(evaluate_run(store, run, options), core::InputError);
+  options.clip_text = "scene";
+  options.dataset_root = root_ / "no-dataset";
+  EXPECT_THROW(evaluate_run(store, run, options), core::InputError);
+}
+
+}  // namespace
+}  // namespace dsbench::evaluation
