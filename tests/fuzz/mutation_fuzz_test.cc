@@ -17,6 +17,7 @@
 #include "core/safetensors.h"
 #include "datasets/dataset.h"
 #include "harness/config/config.h"
+#include "metrics/detections.h"
 #include "pipeline/director/director.h"
 #include "pipeline/director/plan_json.h"
 #include "tests/fuzz/mutator.h"
@@ -169,6 +170,28 @@ TEST_F(FuzzTest, ConfigOverrides) {
       return;
     }
   }
+}
+
+// A detector plug-in's answers and imported detection files come from code we do not
+// control: every malformed file is an InputError naming file:line, and every accepted box
+// has x0 <= x1 and y0 <= y1 (select_subject_boxes relies on it).
+TEST_F(FuzzTest, DetectionsFile) {
+  const std::string seed_input =
+      "{\"image\": \"s/scene_00.png\", \"detections\": [{\"query\": \"cat\", \"box\": [1.5, 2, 30, 40.2], "
+      "\"score\": 0.9}, {\"query\": \"dog\", \"box\": [0, 0, 64, 64], \"score\": 0.3}]}\n"
+      "{\"image\": \"s/scene_01.png\", \"detections\": []}\n";
+  const auto outcome = fuzz(seed_input, dir_ / "detections.jsonl", iterations(2000), 7, [](const fs::path& path) {
+    for (const auto& [image, detections] : metrics::read_detections_file(path)) {
+      for (const auto& detection : detections) {
+        if (detection.box.x1 < detection.box.x0 || detection.box.y1 < detection.box.y0) {
+          throw std::logic_error("an inverted box was accepted for " + image);
+        }
+      }
+      (void)metrics::select_subject_boxes(detections, {"cat", "dog", "cat"}, 0.4, 64, 48);
+    }
+  });
+  EXPECT_GE(outcome.accepted, 1);
+  EXPECT_GE(outcome.rejected, 1);
 }
 
 // An LLM's answer is the least trusted input of all: parse_story_plan must report every
