@@ -71,6 +71,21 @@ void add_dataset_facts(const datasets::Story& story, StoryFacts& facts) {
   }
 }
 
+// One official test case (the release's synthetic files are one story per file, a case per
+// scene, named like "07_boy_cat"): the case is a story of its own with one scene whose
+// subjects are 0..S-1 in the scene's order, as the official output layout numbers them.
+void add_case_facts(const datasets::Story& story, const datasets::Scene& scene, StoryFacts& facts) {
+  auto& scene_facts = facts.scenes[0];
+  if (scene_facts.scene_prompt.empty()) scene_facts.scene_prompt = scene.prompt;
+  const bool fill_subjects = !scene_facts.subjects_known;
+  for (std::size_t k = 0; k < scene.subjects.size(); ++k) {
+    const auto subject = static_cast<std::size_t>(scene.subjects[k]);
+    if (subject < story.subjects.size()) facts.keywords.try_emplace(static_cast<int>(k), story.subjects[subject].kind);
+    if (fill_subjects) scene_facts.subjects.push_back(static_cast<int>(k));
+  }
+  scene_facts.subjects_known = true;
+}
+
 }  // namespace
 
 RunFacts gather_facts(const store::Store& store, store::RunId run, const fs::path& dataset_root) {
@@ -81,13 +96,22 @@ RunFacts gather_facts(const store::Store& store, store::RunId run, const fs::pat
   const auto dataset = load_dataset_of(store, run, dataset_root);
   if (!dataset) return facts;
   std::map<std::string, const datasets::Story*> by_id;
+  std::map<std::string, std::pair<const datasets::Story*, const datasets::Scene*>> by_case;
   for (const auto& story : dataset->stories) {
     by_id[story.id] = &story;
     facts.categories[story.id] = story.category;
+    for (const auto& scene : story.scenes) {
+      if (!scene.case_name.empty()) by_case[scene.case_name] = {&story, &scene};
+    }
   }
   for (auto& [key, story_facts] : facts.stories) {
-    const auto found = by_id.find(std::get<1>(key));
-    if (found != by_id.end()) add_dataset_facts(*found->second, story_facts);
+    const std::string& id = std::get<1>(key);
+    if (const auto found = by_id.find(id); found != by_id.end()) {
+      add_dataset_facts(*found->second, story_facts);
+    } else if (const auto found_case = by_case.find(id); found_case != by_case.end()) {
+      add_case_facts(*found_case->second.first, *found_case->second.second, story_facts);
+      facts.categories.try_emplace(id, found_case->second.first->category);
+    }
   }
   return facts;
 }

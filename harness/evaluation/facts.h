@@ -1,7 +1,8 @@
 // What evaluation needs to know about a story besides its images: each scene's prompts
 // and subjects, each subject's class word (a detector's query). Read from the plan facts
 // the executor stores with every item; for runs without them (imported folders, older
-// runs) from the dataset, matched by story id and scene index.
+// runs) from the dataset, matched by story id and scene index, or by official test-case
+// name ("07_boy_cat": that case's one scene, its subjects numbered 0..S-1).
 #pragma once
 
 #include <filesystem>

@@ -3,6 +3,7 @@
 // imported detections file; and CLIP-T against the scene prompts of a dataset.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -272,6 +273,61 @@ TEST_F(DetectorEvaluationTest, ClipTIsSkippedWithANoteWithoutWeightsAndRejectsUn
   options.clip_text = "scene";
   options.dataset_root = root_ / "no-dataset";
   EXPECT_THROW(evaluate_run(store, run, options), core::InputError);
+}
+
+}  // namespace
+}  // namespace dsbench::evaluation
+
+namespace dsbench::evaluation {
+namespace {
+
+// The official DreamStory output for a DS-500 synthetic case, imported with the release as
+// --dataset: the case name finds the scene prompt and the subjects' class words.
+TEST(OfficialCaseFacts, ACaseFolderTakesItsPromptAndClassWordsFromTheRelease) {
+  const fs::path release = fs::path(DSBENCH_SHARED_DIR) / "data/ds500";
+  if (!fs::exists(release / "Synthetic-Cases-400")) GTEST_SKIP() << "the shared DS-500 copy is absent";
+  const auto dataset = datasets::load_dataset(release);
+  const auto story = std::find_if(dataset.stories.begin(), dataset.stories.end(),
+                                  [](const datasets::Story& s) { return s.id == "synthetic-2-subject"; });
+  ASSERT_NE(story, dataset.stories.end());
+  const auto& scene = story->scenes.at(3);
+  ASSERT_EQ(scene.subjects.size(), 2u);
+
+  const fs::path root = fs::temp_directory_path() / ("dsbench_eval_case_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  const fs::path folder = root / "official" / scene.case_name / "scene";
+  fs::create_directories(folder);
+  for (int i = 0; i < 3; ++i) {
+    core::write_png_atomic(folder / ("output_image_0" + std::to_string(i) + ".png"),
+                           with_object(64, 64, static_cast<std::uint8_t>(40 * i), object(i), 8, 8));
+  }
+  // Source masks say how many portraits lead the batch; no target masks: the scene's
+  // boxes must come from the detector.
+  for (int s = 0; s < 2; ++s) {
+    core::Image mask(64, 64, 1);
+    std::fill(mask.pixels.begin(), mask.pixels.end(), 255);
+    core::write_png_atomic(folder / ("source_mask_0" + std::to_string(s) + ".png"), mask);
+  }
+  auto store = store::Store::open(root / "store.sqlite");
+  const auto run = import_images(store, root / "official", "dreamstory-official");
+  Options options;
+  options.model = "tiny-ensemble";
+  options.clip_model = "tiny-clip_vitb16";
+  options.dataset_root = release;
+  // A detector that keeps what it was asked (and finds nothing).
+  options.detector_command = "tee '" + (root / "asked.jsonl").string() +
+                             "' | sed -n 's/.*\"id\":\"\\([^\"]*\\)\".*/{\"id\":\"\\1\",\"detections\":[]}/p'";
+  const auto report = evaluate_run(store, run, options);
+  EXPECT_EQ(report.clip_scored, 1u);
+  const auto clip = store.metric_values(run, "clip_t");
+  ASSERT_FALSE(clip.empty());
+  EXPECT_EQ(clip.front().extra.at("text"), scene.prompt);
+
+  const std::string asked = core::read_file(root / "asked.jsonl");
+  const std::string first = story->subjects.at(static_cast<std::size_t>(scene.subjects[0])).kind;
+  const std::string second = story->subjects.at(static_cast<std::size_t>(scene.subjects[1])).kind;
+  EXPECT_NE(asked.find("\"queries\":[\"" + first + "\",\"" + second + "\"]"), std::string::npos) << asked;
+  fs::remove_all(root);
 }
 
 }  // namespace
