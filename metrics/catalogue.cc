@@ -11,6 +11,7 @@ const std::vector<MetricInfo>& metric_catalogue() {
       {"detection_rate", true, "fraction", "subjects found in the scene / subjects looked for"},
       {"scene_consistency", false, "DreamSim distance", "a subject's crops across the story's scenes"},
       {"clip_t", true, "CLIP score", "100 * max(cos, 0) between the scene image and its prompt"},
+      {"aesthetic", true, "aesthetic score (1-10)", "LAION aesthetic predictor on the scene's CLIP ViT-L/14 embedding"},
   };
   return catalogue;
 }

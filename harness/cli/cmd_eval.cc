@@ -49,6 +49,9 @@ int run_eval(const Arguments& args) {
        "CLIP-T model: clip_vitb16, clip_vitb32, clip_vitl14, tiny-<name>; 'none' = no CLIP-T")
       ("clip-weights", po::value<std::string>(), "one CLIP safetensors file (scripts/convert_clip.py)")
       ("clip-text", po::value<std::string>(), "CLIP-T text: scene (the director's prompt) or generation")
+      ("aesthetic", "also score the LAION aesthetic predictor (needs --clip-model clip_vitl14 + --aesthetic-weights, "
+       "or a tiny-* CLIP model)")
+      ("aesthetic-weights", po::value<std::string>(), "LAION aesthetic MLP safetensors (scripts/convert_aesthetic.py)")
       ("detector", po::value<std::string>(),
        "detector command for images without masks (JSON lines on stdin/stdout, metrics/README.md)")
       ("detector-threshold", po::value<double>(), "detector score threshold [0.4]")
@@ -87,6 +90,10 @@ int run_eval(const Arguments& args) {
   if (evaluation_options.clip_model == "none") evaluation_options.clip_model.clear();
   if (values.count("clip-weights")) evaluation_options.clip_weights = values["clip-weights"].as<std::string>();
   take(values, "clip-text", evaluation_options.clip_text);
+  if (values.count("aesthetic") || values.count("aesthetic-weights")) evaluation_options.aesthetic = true;
+  if (values.count("aesthetic-weights")) {
+    evaluation_options.aesthetic_weights = values["aesthetic-weights"].as<std::string>();
+  }
   take(values, "detector", evaluation_options.detector_command);
   take(values, "detector-threshold", evaluation_options.detector_threshold);
   if (values.count("detections")) evaluation_options.detections_file = values["detections"].as<std::string>();
@@ -97,6 +104,7 @@ int run_eval(const Arguments& args) {
   take(values, "threads", evaluation_options.threads);
   for (const auto& [flag, file] : {std::pair<const char*, fs::path>{"--clip-weights", evaluation_options.clip_weights},
                                    {"--detections", evaluation_options.detections_file},
+                                   {"--aesthetic-weights", evaluation_options.aesthetic_weights},
                                    {"--dataset", evaluation_options.dataset_root}}) {
     if (!file.empty() && !fs::exists(file)) {
       throw core::InputError(core::Location{file.string(), 0, flag}, "not found");
@@ -107,6 +115,7 @@ int run_eval(const Arguments& args) {
     std::cout << nlohmann::json{{"run", run}, {"images", report.images}, {"embedded", report.embedded},
                                 {"values", report.values}, {"summaries", report.summaries},
                                 {"detected_images", report.detected_images}, {"clip_scored", report.clip_scored},
+                                {"aesthetic_scored", report.aesthetic_scored},
                                 {"notes", report.notes}, {"seconds", report.seconds}}.dump() << "\n";
     return 0;
   }

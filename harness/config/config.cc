@@ -598,6 +598,7 @@ RunConfig typed(const json& resolved) {
   config.evaluation.clip_model = get_or<std::string>(evaluation, "clip_model", config.evaluation.clip_model);
   config.evaluation.clip_weights = get_or<std::string>(evaluation, "clip_weights", "");
   config.evaluation.clip_text = get_or<std::string>(evaluation, "clip_text", config.evaluation.clip_text);
+  config.evaluation.aesthetic_weights = get_or<std::string>(evaluation, "aesthetic_weights", "");
   const json detector = get_or<json>(evaluation, "detector", json::object());
   config.evaluation.detector_command = get_or<std::string>(detector, "command", "");
   config.evaluation.detector_threshold = get_or<double>(detector, "threshold", config.evaluation.detector_threshold);

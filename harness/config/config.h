@@ -82,6 +82,7 @@ struct EvaluationConfig {
   std::string clip_model = "tiny-clip_vitb16";  // metrics::clip_model_names() or tiny-<model>
   std::string clip_weights;    // one safetensors file; empty: CLIP-T only for tiny models
   std::string clip_text = "scene";  // "scene" (director's prompt) | "generation"
+  std::string aesthetic_weights;    // LAION aesthetic MLP; empty: tiny clip models only
   std::string detector_command;     // empty = no detector
   double detector_threshold = 0.4;
   double detector_timeout_s = 3600.0;

@@ -102,6 +102,10 @@ std::vector<KeySpec> build_table() {
        .must_exist = true,
        .help = "one CLIP safetensors file (Hugging Face CLIPModel or OpenAI keys); empty: CLIP-T is scored "
                "only for tiny models and skipped, with a notice, for full-size ones"},
+      {.path = "evaluation.aesthetic_weights", .type = kString, .fallback = "", .path_kind = PathKind::kPath,
+       .must_exist = true,
+       .help = "LAION aesthetic predictor safetensors (scripts/convert_aesthetic.py); needs clip_model: clip_vitl14. "
+               "Empty: the aesthetic metric is scored only with a tiny clip_model (seeded random MLP)"},
       {.path = "evaluation.clip_text", .type = kString, .fallback = "scene", .allowed = {"scene", "generation"},
        .help = "CLIP-T text: the director's scene prompt, or the prompt the system generated from"},
       {.path = "evaluation.detector", .type = kSection},

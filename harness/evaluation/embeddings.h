@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ class Embeddings {
 
   std::size_t size() const { return requests_.size(); }
   const Embedding& get(const std::string& key) const { return values_.at(key); }
+  // Any computed embedding (its size is the model's); std::logic_error when there is none.
+  const Embedding& get_any() const {
+    if (values_.empty()) throw std::logic_error("no embedding has been computed");
+    return values_.begin()->second;
+  }
 
  private:
   store::Store& store_;

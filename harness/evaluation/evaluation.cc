@@ -17,6 +17,7 @@
 #include "harness/evaluation/boxes.h"
 #include "harness/evaluation/embeddings.h"
 #include "harness/evaluation/facts.h"
+#include "metrics/aesthetic.h"
 #include "metrics/clip.h"
 #include "metrics/crops.h"
 #include "metrics/distance.h"
@@ -119,6 +120,7 @@ struct StoryKeys {
   std::map<int, SceneCrops> scene_crops;
   std::map<int, std::string> clip_text;  // scene -> text
   std::map<int, std::string> clip_text_source;
+  std::set<int> aesthetic;  // scenes to score
 };
 
 std::string scene_text(const SceneFacts& facts, const std::string& wanted, std::string& source) {
@@ -153,6 +155,27 @@ std::optional<std::string> clip_skip_reason(const Options& options) {
   return std::nullopt;
 }
 
+// Whether the aesthetic score can be scored, and if not, why ("" = not asked for).
+std::optional<std::string> aesthetic_skip_reason(const Options& options) {
+  if (!options.aesthetic) return std::string();
+  if (options.clip_model.empty()) return "aesthetic not scored: it reads CLIP image embeddings and no clip_model is set";
+  if (const auto clip = clip_skip_reason(options); clip) {
+    return "aesthetic not scored: no weights for CLIP model '" + options.clip_model + "'";
+  }
+  if (options.aesthetic_weights.empty() && !is_tiny(options.clip_model) && !options.allow_random_full_size) {
+    return "aesthetic not scored: no predictor weights (evaluation.aesthetic_weights / --aesthetic-weights FILE)";
+  }
+  return std::nullopt;
+}
+
+void check_aesthetic(const Options& options) {
+  if (options.aesthetic && !options.aesthetic_weights.empty() && options.clip_model != "clip_vitl14") {
+    throw core::InputError(core::Location{options.aesthetic_weights.string(), 0, "evaluation.aesthetic_weights"},
+                           "the LAION aesthetic predictor reads CLIP ViT-L/14 image embeddings; clip_model is '" +
+                               options.clip_model + "', expected clip_vitl14");
+  }
+}
+
 }  // namespace
 
 Options options_from_config(const nlohmann::json& resolved) {
@@ -175,11 +198,15 @@ Options options_from_config(const nlohmann::json& resolved) {
   options.detector_command = detector.value("command", std::string());
   options.detector_threshold = detector.value("threshold", options.detector_threshold);
   options.detector_timeout_s = detector.value("timeout_s", options.detector_timeout_s);
+  options.aesthetic_weights = evaluation.value("aesthetic_weights", std::string());
   options.threads = section("model").value("threads", 0);
-  // CLIP-T is the one metric with a network of its own: a config that does not list it
-  // does not pay for it.
+  // CLIP-T and the aesthetic score need a network of their own: a config that lists
+  // neither does not pay for it.
   if (const auto listed = resolved.find("metrics"); listed != resolved.end() && listed->is_array()) {
-    if (std::find(listed->begin(), listed->end(), "clip_t") == listed->end()) options.clip_model.clear();
+    const auto lists = [&](const char* metric) { return std::find(listed->begin(), listed->end(), metric) != listed->end(); };
+    options.aesthetic = lists("aesthetic");
+    options.clip_text_metric = lists("clip_t");
+    if (!lists("clip_t") && !options.aesthetic) options.clip_model.clear();
   }
   return options;
 }
@@ -217,6 +244,8 @@ class RunScorer {
   using Key = std::pair<std::size_t, int>;  // (story, subject or scene)
 
   bool score_clip() const { return !clip_skip_reason(options_).has_value(); }
+  bool score_clip_t() const { return score_clip() && options_.clip_text_metric; }
+  bool score_aesthetic() const { return !aesthetic_skip_reason(options_).has_value(); }
   const core::Image& read(const store::ArtifactRow& row) { return reader_.read(row); }
   std::function<const core::Image&(const store::ArtifactRow&)> reader() {
     return [this](const store::ArtifactRow& row) -> const core::Image& { return read(row); };
@@ -232,6 +261,15 @@ class RunScorer {
   Embeddings::Embed dreamsim_embedder() const {
     auto model = std::make_shared<metrics::DreamSim>(make_dreamsim(options_));
     return [model](const std::vector<core::Image>& images) { return model->embed_pixels(model->preprocess(images)); };
+  }
+  const metrics::AestheticPredictor& aesthetic_predictor() {
+    if (!aesthetic_) {
+      aesthetic_ = std::make_unique<metrics::AestheticPredictor>(
+          options_.aesthetic_weights.empty()
+              ? metrics::AestheticPredictor::random(static_cast<int>(clip_images_.get_any().size()), options_.random_seed)
+              : metrics::AestheticPredictor::load(options_.aesthetic_weights));
+    }
+    return *aesthetic_;
   }
   std::shared_ptr<metrics::Clip> clip_model() {  // built on the first miss; images and texts share it
     if (!clip_) clip_ = std::make_shared<metrics::Clip>(make_clip(options_));
@@ -351,7 +389,11 @@ class RunScorer {
   }
 
   void plan_clip_text(std::size_t i, int n, const store::ArtifactRow& image) {
-    if (!score_clip()) return;
+    if (score_aesthetic()) {
+      clip_images_.add({image.sha256, [this, image] { return read(image); }});
+      keys_[i].aesthetic.insert(n);
+    }
+    if (!score_clip_t()) return;
     const auto& facts = facts_of(i);
     const auto scene_facts = facts.scenes.find(n);
     if (scene_facts == facts.scenes.end()) return;
@@ -436,6 +478,13 @@ class RunScorer {
                                                text_embeddings_.at(text->second));
       put(i, n, "clip_t", score, {{"text", text->second}, {"text_source", keys.clip_text_source.at(n)}}, scoring);
       ++report_.clip_scored;
+    }
+    if (keys.aesthetic.count(n)) {
+      const auto& embedding = clip_images_.get(stories_[i].scenes.at(n).image->sha256);
+      const auto row = torch::from_blob(const_cast<float*>(embedding.data()), {1, long(embedding.size())}, torch::kFloat32);
+      put(i, n, "aesthetic", aesthetic_predictor().score(row)[0].item<double>(),
+          {{"model", aesthetic_predictor().model_id()}}, scoring);
+      ++report_.aesthetic_scored;
     }
     const auto crops_found = keys.scene_crops.find(n);
     const SceneCrops* crops = crops_found == keys.scene_crops.end() ? nullptr : &crops_found->second;
@@ -548,6 +597,7 @@ class RunScorer {
   std::map<Key, Detected> detected_portraits_, detected_scenes_;
   Embeddings embeddings_, clip_images_;
   std::shared_ptr<metrics::Clip> clip_;
+  std::unique_ptr<metrics::AestheticPredictor> aesthetic_;
   std::vector<StoryKeys> keys_;
   std::map<std::string, Embedding> text_embeddings_;
   std::vector<store::MetricValue> values_;
@@ -561,13 +611,17 @@ Report evaluate_run(store::Store& store, store::RunId run, const Options& option
   store.get_run(run);                          // unknown run: InputError before any work
   metrics::dreamsim_backbones(options.model);  // unknown model: likewise
   if (!options.clip_model.empty()) check_clip_model(options.clip_model);
+  check_aesthetic(options);
   if (options.clip_text != "scene" && options.clip_text != "generation") {
     throw core::InputError(core::Location{"", 0, "evaluation.clip_text"},
                            "expected scene or generation, got '" + options.clip_text + "'");
   }
   if (options.threads > 0) torch::set_num_threads(options.threads);
   Report report;
-  if (const auto skip = clip_skip_reason(options); skip && !skip->empty()) report.notes.push_back(*skip);
+  if (const auto skip = clip_skip_reason(options); skip && !skip->empty() && options.clip_text_metric) {
+    report.notes.push_back(*skip);
+  }
+  if (const auto skip = aesthetic_skip_reason(options); skip && !skip->empty()) report.notes.push_back(*skip);
   RunScorer(store, run, options, report).run();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

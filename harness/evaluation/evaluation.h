@@ -27,6 +27,8 @@
 //                             scene crops across the story's scenes; mean over subjects
 //   clip_t                    (higher is better) 100 * max(cos(CLIP image, CLIP text), 0)
 //                             between the scene image and its prompt (Options::clip_text)
+//   aesthetic                 (higher is better) LAION aesthetic predictor (about 1-10) on
+//                             the scene's CLIP ViT-L/14 image embedding
 // Story-level values (scene = -1) of the per-scene metrics are their means over scenes.
 // Every image and crop is embedded once, in batches, through the store's embedding
 // cache keyed by (content sha256, model id, preprocessing version); a second evaluation
@@ -66,6 +68,12 @@ struct Options {
   std::filesystem::path clip_weights;  // one safetensors file (HF CLIPModel or OpenAI keys)
   std::string clip_text = "scene";     // "scene": the director's scene prompt;
                                        // "generation": the prompt the system drew from
+  // Aesthetic score (metric aesthetic): the LAION MLP on the scene's CLIP image embedding
+  // (clip_model must be clip_vitl14, or tiny-* with a seeded random MLP). Off when false;
+  // skipped with a note when on without weights for a full-size CLIP.
+  bool aesthetic = false;
+  std::filesystem::path aesthetic_weights;
+  bool clip_text_metric = true;        // false: the CLIP model serves the aesthetic score only
 
   // Subject boxes for images without stored masks.
   std::string detector_command;        // JSON-lines filter (metrics/detections.h); empty = none
@@ -81,6 +89,7 @@ struct Report {
   std::size_t summaries = 0;         // metric_summaries rows written
   std::size_t detected_images = 0;   // images whose boxes came from a detector or file
   std::size_t clip_scored = 0;       // scenes with a CLIP-T value
+  std::size_t aesthetic_scored = 0;  // scenes with an aesthetic value
   std::vector<std::string> notes;    // what was skipped and why
   double seconds = 0.0;
 };

@@ -14,6 +14,7 @@
 #include "core/image.h"
 #include "datasets/dataset.h"
 #include "harness/evaluation/evaluation.h"
+#include "metrics/aesthetic.h"
 #include "metrics/clip.h"
 #include "metrics/distance.h"
 #include "metrics/dreamsim.h"
@@ -253,6 +254,50 @@ TEST_F(DetectorEvaluationTest, ClipTScoresEachSceneAgainstItsPrompt) {
   options.clip_text = "generation";
   evaluate_run(store, run, options);
   EXPECT_EQ(value(store, run, "clip_t", 2)->extra.at("text_source"), "scene");
+}
+
+TEST_F(DetectorEvaluationTest, AestheticScoresEachSceneFromItsClipEmbedding) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "vanilla-like");
+  Options options = options_;
+  options.clip_model = "tiny-clip_vitb16";
+  options.aesthetic = true;
+  const auto report = evaluate_run(store, run, options);
+  EXPECT_EQ(report.aesthetic_scored, 4u);
+
+  const auto clip = metrics::Clip::random("tiny-clip_vitb16", 7);
+  const auto predictor = metrics::AestheticPredictor::random(clip.embedding_size(), 7);
+  const auto scene = core::read_image(root_ / "images/story1/scene_01.png");
+  const double expected = predictor.score(clip.embed_images(clip.preprocess({scene})))[0].item<double>();
+  const auto scored = value(store, run, "aesthetic", 1);
+  ASSERT_TRUE(scored);
+  EXPECT_NEAR(scored->value, expected, 1e-4);
+  EXPECT_NE(scored->extra.at("model").get<std::string>().find("random"), std::string::npos);
+
+  // Only the aesthetic score asked for: no CLIP-T values, no texts embedded.
+  options.clip_text_metric = false;
+  auto fresh = store::Store::open(root_ / "fresh.sqlite");
+  const auto fresh_run = import_images(fresh, root_ / "images", "vanilla-like");
+  const auto only = evaluate_run(fresh, fresh_run, options);
+  EXPECT_EQ(only.clip_scored, 0u);
+  EXPECT_EQ(only.aesthetic_scored, 4u);
+  EXPECT_TRUE(fresh.metric_values(fresh_run, "clip_t").empty());
+
+  // Full-size CLIP without weights: skipped with a note; weights for a CLIP other than
+  // ViT-L/14: an InputError naming the key.
+  options.clip_model = "clip_vitb16";
+  const auto skipped = evaluate_run(store, run, options);
+  EXPECT_EQ(skipped.aesthetic_scored, 0u);
+  ASSERT_FALSE(skipped.notes.empty());
+  EXPECT_NE(skipped.notes.back().find("aesthetic not scored"), std::string::npos);
+  core::write_file_atomic(root_ / "aesthetic.safetensors", "x");
+  options.aesthetic_weights = root_ / "aesthetic.safetensors";
+  try {
+    evaluate_run(store, run, options);
+    ADD_FAILURE() << "expected an InputError";
+  } catch (const core::InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("clip_vitl14"), std::string::npos) << error.what();
+  }
 }
 
 TEST_F(DetectorEvaluationTest, ClipTIsSkippedWithANoteWithoutWeightsAndRejectsUnknownModels) {
