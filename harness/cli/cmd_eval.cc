@@ -53,8 +53,10 @@ int run_eval(const Arguments& args) {
        "or a tiny-* CLIP model)")
       ("aesthetic-weights", po::value<std::string>(), "LAION aesthetic MLP safetensors (scripts/convert_aesthetic.py)")
       ("detector", po::value<std::string>(),
-       "detector command for images without masks (JSON lines on stdin/stdout, metrics/README.md)")
+       "detector command giving every image's subject boxes (JSON lines on stdin/stdout, metrics/README.md)")
       ("detector-threshold", po::value<double>(), "detector score threshold [0.4]")
+      ("detector-scope", po::value<std::string>(),
+       "all: the detector (or --detections) boxes every image [default]; unmasked: only images without stored masks")
       ("detections", po::value<std::string>(), "imported detections (JSON lines keyed by image path)")
       ("seed", po::value<std::uint64_t>(), "seed of random (tiny) weights")
       ("batch", po::value<int>(), "images per forward pass")
@@ -96,6 +98,13 @@ int run_eval(const Arguments& args) {
   }
   take(values, "detector", evaluation_options.detector_command);
   take(values, "detector-threshold", evaluation_options.detector_threshold);
+  if (values.count("detector-scope")) {
+    const auto scope = values["detector-scope"].as<std::string>();
+    if (scope != "all" && scope != "unmasked") {
+      throw core::InputError(core::Location{"", 0, "--detector-scope"}, "expected all or unmasked, got '" + scope + "'");
+    }
+    evaluation_options.detect_masked_images = scope == "all";
+  }
   if (values.count("detections")) evaluation_options.detections_file = values["detections"].as<std::string>();
   if (values.count("seed")) {
     evaluation_options.random_seed = values["seed"].as<std::uint64_t>();

@@ -115,6 +115,9 @@ std::vector<KeySpec> build_table() {
       {.path = "evaluation.detector.threshold", .type = kNumber, .fallback = 0.4, .minimum = 0.0, .maximum = 1.0,
        .help = "boxes scoring below are dropped (MuDI's OWLv2 setting: 0.4)"},
       {.path = "evaluation.detector.timeout_s", .type = kNumber, .fallback = 3600.0, .minimum = 0.001},
+      {.path = "evaluation.detector.scope", .type = kString, .fallback = "all", .allowed = {"all", "unmasked"},
+       .help = "all: the detector boxes every image (every system scored with the same boxes); unmasked: only "
+               "images whose system stored no subject masks"},
 
       {.path = "compare", .type = kSection},
       {.path = "compare.thresholds", .type = kList, .fallback = json::array(),

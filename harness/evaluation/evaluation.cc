@@ -198,6 +198,7 @@ Options options_from_config(const nlohmann::json& resolved) {
   options.detector_command = detector.value("command", std::string());
   options.detector_threshold = detector.value("threshold", options.detector_threshold);
   options.detector_timeout_s = detector.value("timeout_s", options.detector_timeout_s);
+  options.detect_masked_images = detector.value("scope", std::string("all")) == "all";
   options.aesthetic_weights = evaluation.value("aesthetic_weights", std::string());
   options.threads = section("model").value("threads", 0);
   // CLIP-T and the aesthetic score need a network of their own: a config that lists
@@ -290,8 +291,10 @@ class RunScorer {
     mask_boxes_ = mask_boxes(store_, masks, reader());
   }
 
-  // Images without masks whose subjects' class words are known go to the detector (or
-  // the detections file), queried with those class words.
+  // Images whose subjects' class words are known go to the detector (or the detections
+  // file), queried with those class words: every image, so that every system is scored
+  // with the same boxes (D&C as published), or only those without stored masks
+  // (Options::detect_masked_images false).
   void find_detected_boxes() {
     BoxFinder finder(store_, {options_.detector_command, options_.detector_threshold, options_.detector_timeout_s,
                               options_.detections_file});
@@ -307,13 +310,13 @@ class RunScorer {
       const auto& story = stories_[i];
       const auto& facts = facts_of(i);
       for (const auto& [s, portrait] : story.portraits) {
-        if (story.portrait_masks.count(s) || !facts.keywords.count(s)) continue;
+        if (!facts.keywords.count(s) || (story.portrait_masks.count(s) && !options_.detect_masked_images)) continue;
         requests.push_back({portrait, {facts.keywords.at(s)}});
         asked.push_back({{i, s}, true, {s}});
       }
       for (const auto& [n, scene] : story.scenes) {
         const auto scene_facts = facts.scenes.find(n);
-        if (!scene.image || !scene.masks.empty() || scene_facts == facts.scenes.end() ||
+        if (!scene.image || (!scene.masks.empty() && !options_.detect_masked_images) || scene_facts == facts.scenes.end() ||
             !scene_facts->second.subjects_known || scene_facts->second.subjects.empty()) {
           continue;
         }
@@ -357,10 +360,10 @@ class RunScorer {
     for (const auto& [s, portrait] : story.portraits) {
       keys.portrait[s] = whole(portrait);
       std::optional<std::string> cropped;
-      if (const auto mask = story.portrait_masks.find(s); mask != story.portrait_masks.end()) {
-        cropped = crop_of_mask(portrait, mask->second);
-      } else if (const auto found = detected_portraits_.find({i, s}); found != detected_portraits_.end()) {
+      if (const auto found = detected_portraits_.find({i, s}); found != detected_portraits_.end()) {
         if (const auto& box = found->second.found.boxes.per_subject.at(0)) cropped = crop_of_box(portrait, *box);
+      } else if (const auto mask = story.portrait_masks.find(s); mask != story.portrait_masks.end()) {
+        cropped = crop_of_mask(portrait, mask->second);
       }
       keys.portrait_crop[s] = cropped.value_or(keys.portrait[s]);
     }
@@ -368,14 +371,7 @@ class RunScorer {
       if (!scene.image) continue;
       keys.scene[n] = whole(*scene.image);
       plan_clip_text(i, n, *scene.image);
-      if (!scene.masks.empty()) {
-        auto& crops = keys.scene_crops[n];
-        crops.source = "mask";
-        for (const auto& [s, mask] : scene.masks) {
-          crops.subject[s] = crop_of_mask(*scene.image, mask);
-          if (crops.subject[s]) crops.all.push_back(*crops.subject[s]);
-        }
-      } else if (const auto found = detected_scenes_.find({i, n}); found != detected_scenes_.end()) {
+      if (const auto found = detected_scenes_.find({i, n}); found != detected_scenes_.end()) {
         auto& crops = keys.scene_crops[n];
         const auto& [detected, subjects] = found->second;
         crops.source = detected.source;
@@ -384,6 +380,13 @@ class RunScorer {
           crops.subject[subjects[k]] = box ? std::optional<std::string>(crop_of_box(*scene.image, *box)) : std::nullopt;
         }
         for (const auto& box : detected.boxes.all) crops.all.push_back(crop_of_box(*scene.image, box));
+      } else if (!scene.masks.empty()) {
+        auto& crops = keys.scene_crops[n];
+        crops.source = "mask";
+        for (const auto& [s, mask] : scene.masks) {
+          crops.subject[s] = crop_of_mask(*scene.image, mask);
+          if (crops.subject[s]) crops.all.push_back(*crops.subject[s]);
+        }
       }
     }
   }

@@ -10,9 +10,11 @@
 //     (SS = subject index) = the subject's box in the scene. An empty mask = not detected.
 //   the items' plan facts (scene prompt, subjects and their class words; facts.h), or the
 //     dataset's annotations for runs without them.
-// Subject boxes: from the stored masks; for images without masks, from imported
-// detections (Options::detections_file) or the detector plug-in (Options::detector_command),
-// queried with the subjects' class words (metrics/detections.h).
+// Subject boxes: from imported detections (Options::detections_file) or the detector
+// plug-in (Options::detector_command), queried with the subjects' class words
+// (metrics/detections.h), for every image when one is configured (the same boxes for every
+// system, as D&C is published; Options::detect_masked_images); else from the masks the
+// system stored.
 // Metrics (every distance is DreamSim's packaged form; directions in metrics/catalogue.h):
 //   dreamsim_scene_portrait   whole scene vs each portrait of its subjects (the scene's
 //                             subjects when known, else every portrait of the story), mean
@@ -80,6 +82,9 @@ struct Options {
   double detector_threshold = 0.4;
   double detector_timeout_s = 3600.0;
   std::filesystem::path detections_file;  // imported detections, keyed by image path
+  // true: the detector (or file) boxes every image, also those with stored masks, so all
+  // systems are scored with the same boxes; false: only images without masks.
+  bool detect_masked_images = true;
 };
 
 struct Report {

@@ -205,6 +205,33 @@ TEST_F(DetectorEvaluationTest, ImportedDetectionsFileGivesTheSameBoxes) {
   }
 }
 
+// Stored masks and a detector: the detector boxes every image (every system scored with
+// the same boxes) unless told to box only images without masks.
+TEST_F(DetectorEvaluationTest, ADetectorOverridesStoredMasksUnlessScopedToUnmaskedImages) {
+  const fs::path dir = root_ / "images/story1";
+  core::Image wrong(80, 60, 1);  // a mask over the wrong place: the top-left corner
+  for (int y = 0; y < 10; ++y)
+    for (int x = 0; x < 10; ++x) wrong.at(y, x, 0) = 255;
+  for (int n = 0; n < 4; ++n) core::write_png_atomic(dir / ("scene_0" + std::to_string(n) + "_mask_00.png"), wrong);
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "masked");
+  core::write_file_atomic(root_ / "detections.jsonl",
+                          "{\"image\": \"story1/scene_02.png\", \"detections\": [{\"query\": \"stripes\", "
+                          "\"box\": [30, 10, 54, 34], \"score\": 0.8}]}\n"
+                          "{\"image\": \"story1/portrait_00.png\", \"detections\": [{\"query\": \"stripes\", "
+                          "\"box\": [20, 20, 44, 44], \"score\": 0.8}]}\n");
+  Options options = options_;
+  options.detections_file = root_ / "detections.jsonl";
+  evaluate_run(store, run, options);
+  EXPECT_EQ(value(store, run, "dnc_ds", 2)->extra.at("boxes"), "detections-file");
+  EXPECT_EQ(value(store, run, "dnc_ds", 0)->extra.at("boxes"), "mask");  // not in the file: its mask
+  EXPECT_NEAR(value(store, run, "dnc_ds_subject", 2)->value, crop_distance(), 1e-5);
+
+  options.detect_masked_images = false;
+  evaluate_run(store, run, options);
+  EXPECT_EQ(value(store, run, "dnc_ds", 2)->extra.at("boxes"), "mask");
+}
+
 TEST_F(DetectorEvaluationTest, AFailingDetectorIsARunErrorQuotingIt) {
   auto store = store::Store::open(root_ / "store.sqlite");
   const auto run = import_images(store, root_ / "images", "vanilla-like");
