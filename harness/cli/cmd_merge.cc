@@ -50,15 +50,10 @@ int run_merge(const Arguments& args) {
   for (std::size_t i = 0; i < opened.size(); ++i) {
     for (const auto& run : opened[i].list_runs()) merged = target.merge_run_from(opened[i], run.id);
   }
-  std::int64_t total = 0;
-  std::int64_t done = 0;
-  for (const auto& count : target.status_counts(merged)) {
-    total += count.count;
-    if (count.status == "done") done += count.count;
-  }
+  const store::StatusTotals totals = target.totals(merged);
   const auto run = target.get_run(merged);
   std::cout << "merged " << sources.size() << " store(s) into " << into << ": run " << merged << " (" << run.status
-            << "), " << done << "/" << total << " items done\n";
+            << "), " << totals.done << "/" << totals.total << " items done\n";
   return 0;
 }
 

@@ -11,22 +11,6 @@ namespace {
 
 namespace po = boost::program_options;
 
-struct Totals {
-  std::int64_t total = 0;
-  std::int64_t done = 0;
-  std::int64_t failed = 0;
-};
-
-Totals totals(const store::Store& store, store::RunId run) {
-  Totals t;
-  for (const auto& count : store.status_counts(run)) {
-    t.total += count.count;
-    if (count.status == "done") t.done += count.count;
-    if (count.status == "failed") t.failed += count.count;
-  }
-  return t;
-}
-
 int run_runs(const Arguments& args) {
   po::options_description options("options");
   add_store_options(options);
@@ -41,7 +25,7 @@ int run_runs(const Arguments& args) {
   if (values.count("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& run : runs) {
-      const Totals t = totals(store, run.id);
+      const store::StatusTotals t = store.totals(run.id);
       out.push_back({{"id", run.id}, {"name", run.name}, {"status", run.status}, {"message", run.message},
                      {"items", t.total}, {"done", t.done}, {"failed", t.failed}, {"created_at", run.created_at},
                      {"started_at", run.started_at}, {"finished_at", run.finished_at},
@@ -58,7 +42,7 @@ int run_runs(const Arguments& args) {
             << std::setw(14) << "done/items" << std::setw(8) << "failed" << std::setw(22) << "created"
             << "config\n";
   for (const auto& run : runs) {
-    const Totals t = totals(store, run.id);
+    const store::StatusTotals t = store.totals(run.id);
     std::cout << std::left << std::setw(6) << run.id << std::setw(22) << run.name.substr(0, 21) << std::setw(13)
               << run.status << std::setw(14) << (std::to_string(t.done) + "/" + std::to_string(t.total))
               << std::setw(8) << t.failed << std::setw(22) << run.created_at << run.config_hash.substr(0, 12) << "\n";

@@ -625,6 +625,18 @@ std::vector<StatusCount> Store::status_counts(RunId run) const {
   return counts;
 }
 
+StatusTotals Store::totals(RunId run) const {
+  StatusTotals totals;
+  for (const auto& count : status_counts(run)) {
+    totals.total += count.count;
+    if (count.status == "pending") totals.pending += count.count;
+    if (count.status == "running") totals.running += count.count;
+    if (count.status == "done") totals.done += count.count;
+    if (count.status == "failed") totals.failed += count.count;
+  }
+  return totals;
+}
+
 // ---- artifacts ----
 
 std::vector<ArtifactRow> Store::artifacts_of_item(ItemId item) const {
@@ -965,14 +977,9 @@ RunId Store::merge_run_from(const Store& source, RunId source_run) {
   add_benchmark_results(benchmarks);
 
   // The merged run's status follows its items.
-  const auto counts = status_counts(target);
-  std::int64_t open = 0;
-  std::int64_t failed = 0;
-  for (const auto& count : counts) {
-    if (count.status == "pending" || count.status == "running") open += count.count;
-    if (count.status == "failed") failed += count.count;
-  }
-  set_run_status(target, open > 0 ? "interrupted" : failed > 0 ? "failed" : "finished", "merged");
+  const StatusTotals merged = totals(target);
+  set_run_status(target, merged.unfinished() > 0 ? "interrupted" : merged.failed > 0 ? "failed" : "finished",
+                 "merged");
   return target;
 }
 

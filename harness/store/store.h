@@ -111,6 +111,16 @@ struct StatusCount {
   std::int64_t count = 0;
 };
 
+// A run's items per status, summed over systems and kinds.
+struct StatusTotals {
+  std::int64_t pending = 0;
+  std::int64_t running = 0;
+  std::int64_t done = 0;
+  std::int64_t failed = 0;
+  std::int64_t total = 0;    // every item, whatever its status
+  std::int64_t unfinished() const { return pending + running; }
+};
+
 struct ClaimOptions {
   std::string worker;
   double lease_seconds = 600.0;
@@ -216,6 +226,7 @@ class Store {
   ItemRow get_item(ItemId id) const;
   std::vector<ItemRow> list_items(RunId run, const std::string& status = "") const;
   std::vector<StatusCount> status_counts(RunId run) const;
+  StatusTotals totals(RunId run) const;  // status_counts() summed
 
   // Artifacts.
   std::vector<ArtifactRow> artifacts_of_item(ItemId item) const;

@@ -283,6 +283,31 @@ TEST_P(StoreTest, FailedPortraitFailsItsScenesAndResetRetriesThem) {
   EXPECT_EQ(store.list_items(run, "pending").size(), 10u);
 }
 
+TEST_P(StoreTest, TotalsSumTheStatusCountsOverSystemsAndKinds) {
+  Store store = Store::open(location("s.sqlite"));
+  const RunId run = store.create_run(new_run());
+  EXPECT_EQ(store.totals(run).total, 0);
+  auto items = plan();
+  items.push_back({{"dreamstory", "s1", "portrait", 0, 0}, "dreamstory/s1/seed-0", 1.0, "p"});
+  store.add_items(run, items);
+  const auto done = store.claim_next_item(run, {"w", 60.0, {}});
+  store.complete_item(done->id, {}, 0.1, {});
+  const auto failed = store.claim_next_item(run, {"w", 60.0, {}});
+  store.fail_item(failed->id, "out of memory");
+  ASSERT_TRUE(store.claim_next_item(run, {"w", 60.0, {}}));  // left running
+
+  const StatusTotals totals = store.totals(run);
+  EXPECT_EQ(totals.total, 11);
+  EXPECT_EQ(totals.done, 1);
+  EXPECT_EQ(totals.failed, 1);
+  EXPECT_EQ(totals.running, 1);
+  EXPECT_EQ(totals.pending, 8);
+  EXPECT_EQ(totals.unfinished(), 9);
+  std::int64_t summed = 0;
+  for (const auto& count : store.status_counts(run)) summed += count.count;
+  EXPECT_EQ(summed, totals.total);
+}
+
 TEST_P(StoreTest, TwoConnectionsNeverClaimTheSameItem) {
   const std::string path = location("shared.sqlite");
   RunId run = 0;
@@ -440,6 +465,7 @@ TEST_P(StoreTest, MergingShardsEqualsOneRunAndIsIdempotent) {
   const Store store_a = Store::open(place("a.sqlite"));
   const Store store_b = Store::open(place("b.sqlite"));
   const RunId target = merged.merge_run_from(store_a, a);
+  EXPECT_EQ(merged.get_run(target).status, "interrupted");  // s2's items are still pending
   EXPECT_EQ(merged.merge_run_from(store_b, b), target);
   EXPECT_EQ(merged.get_run(target).status, "finished");
   EXPECT_EQ(merged.list_items(target, "done").size(), 10u);
