@@ -265,6 +265,21 @@ struct Store::Impl {
   bool claim_groups_loaded = false;
 
   sql::Database& db() const { return *connection; }
+
+  // One UPDATE (`values` bound to ?1, ?2, ...) in its own transaction; returns
+  // how many rows it changed.
+  template <typename... Values>
+  std::size_t update(std::string_view query, const Values&... values) {
+    std::lock_guard lock(mutex);
+    sql::Transaction transaction(db());
+    sql::Statement statement(db(), query);
+    int index = 0;
+    (statement.bind(++index, values), ...);
+    statement.run();
+    const auto changed = static_cast<std::size_t>(db().changes());
+    transaction.commit();
+    return changed;
+  }
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -391,22 +406,16 @@ std::vector<RunInfo> Store::list_runs() const {
 }
 
 void Store::set_run_status(RunId id, const std::string& status, const std::string& message) {
-  std::lock_guard lock(impl_->mutex);
-  sql::Transaction transaction(impl_->db());
   const bool starting = status == "running";
   const bool ending = status == "finished" || status == "failed" || status == "interrupted" || status == "imported";
-  sql::Statement statement(
-      impl_->db(),
+  const std::size_t changed = impl_->update(
       "UPDATE runs SET status = ?2, message = ?3, "
       "started_at = CASE WHEN ?4 = 1 AND started_at = '' THEN ?6 ELSE started_at END, "
-      "finished_at = CASE WHEN ?5 = 1 THEN ?6 WHEN ?4 = 1 THEN '' ELSE finished_at END WHERE id = ?1");
-  statement.bind(1, id).bind(2, status).bind(3, message).bind(4, starting ? 1 : 0).bind(5, ending ? 1 : 0).bind(
-      6, utc_now_iso());
-  statement.run();
-  if (impl_->db().changes() == 0) {
+      "finished_at = CASE WHEN ?5 = 1 THEN ?6 WHEN ?4 = 1 THEN '' ELSE finished_at END WHERE id = ?1",
+      id, status, message, starting ? 1 : 0, ending ? 1 : 0, utc_now_iso());
+  if (changed == 0) {
     throw core::InputError(core::Location{impl_->path.string(), 0, ""}, "no run " + std::to_string(id));
   }
-  transaction.commit();
 }
 
 // ---- work items ----
@@ -485,15 +494,8 @@ std::optional<ItemRow> Store::claim_next_item(RunId run, const ClaimOptions& opt
 }
 
 bool Store::heartbeat(ItemId item, const std::string& worker, double lease_seconds) {
-  std::lock_guard lock(impl_->mutex);
-  sql::Transaction transaction(impl_->db());
-  sql::Statement statement(impl_->db(),
-                           "UPDATE work_items SET lease_until = ?3 WHERE id = ?1 AND worker = ?2 AND status = 'running'");
-  statement.bind(1, item).bind(2, worker).bind(3, unix_now() + lease_seconds);
-  statement.run();
-  const bool kept = impl_->db().changes() == 1;
-  transaction.commit();
-  return kept;
+  return impl_->update("UPDATE work_items SET lease_until = ?3 WHERE id = ?1 AND worker = ?2 AND status = 'running'",
+                       item, worker, unix_now() + lease_seconds) == 1;
 }
 
 bool Store::complete_item(ItemId item, const json& info, double seconds, const std::vector<ArtifactRecord>& artifacts) {
@@ -515,27 +517,15 @@ bool Store::complete_item(ItemId item, const json& info, double seconds, const s
 }
 
 void Store::fail_item(ItemId item, const std::string& error) {
-  std::lock_guard lock(impl_->mutex);
-  sql::Transaction transaction(impl_->db());
-  sql::Statement statement(impl_->db(),
-                           "UPDATE work_items SET status = 'failed', error = ?2, lease_until = 0, finished_at = ?3 "
-                           "WHERE id = ?1 AND status != 'done'");
-  statement.bind(1, item).bind(2, error).bind(3, utc_now_iso());
-  statement.run();
-  transaction.commit();
+  impl_->update("UPDATE work_items SET status = 'failed', error = ?2, lease_until = 0, finished_at = ?3 "
+                "WHERE id = ?1 AND status != 'done'",
+                item, error, utc_now_iso());
 }
 
 std::size_t Store::reset_unfinished(RunId run) {
-  std::lock_guard lock(impl_->mutex);
-  sql::Transaction transaction(impl_->db());
-  sql::Statement statement(impl_->db(),
-                           "UPDATE work_items SET status = 'pending', worker = '', lease_until = 0 "
-                           "WHERE run = ?1 AND status IN ('running', 'failed')");
-  statement.bind(1, run);
-  statement.run();
-  const auto changed = static_cast<std::size_t>(impl_->db().changes());
-  transaction.commit();
-  return changed;
+  return impl_->update("UPDATE work_items SET status = 'pending', worker = '', lease_until = 0 "
+                       "WHERE run = ?1 AND status IN ('running', 'failed')",
+                       run);
 }
 
 bool Store::reset_done_item(ItemId item) {
@@ -555,33 +545,19 @@ bool Store::reset_done_item(ItemId item) {
 }
 
 std::size_t Store::release_worker(RunId run, const std::string& worker) {
-  std::lock_guard lock(impl_->mutex);
-  sql::Transaction transaction(impl_->db());
-  sql::Statement statement(impl_->db(),
-                           "UPDATE work_items SET status = 'pending', worker = '', lease_until = 0 "
-                           "WHERE run = ?1 AND worker = ?2 AND status = 'running'");
-  statement.bind(1, run).bind(2, worker);
-  statement.run();
-  const auto changed = static_cast<std::size_t>(impl_->db().changes());
-  transaction.commit();
-  return changed;
+  return impl_->update("UPDATE work_items SET status = 'pending', worker = '', lease_until = 0 "
+                       "WHERE run = ?1 AND worker = ?2 AND status = 'running'",
+                       run, worker);
 }
 
 std::size_t Store::fail_blocked_scenes(RunId run) {
-  std::lock_guard lock(impl_->mutex);
-  sql::Transaction transaction(impl_->db());
-  sql::Statement statement(
-      impl_->db(),
+  return impl_->update(
       "UPDATE work_items SET status = 'failed', finished_at = ?2, error = 'a portrait of this story failed: ' || "
       "(SELECT p.label || ' (' || p.error || ')' FROM work_items p WHERE p.run = work_items.run AND "
       "p.group_key = work_items.group_key AND p.kind = 'portrait' AND p.status = 'failed' ORDER BY p.id LIMIT 1) "
       "WHERE run = ?1 AND kind = 'scene' AND status = 'pending' AND EXISTS (SELECT 1 FROM work_items p WHERE "
-      "p.run = work_items.run AND p.group_key = work_items.group_key AND p.kind = 'portrait' AND p.status = 'failed')");
-  statement.bind(1, run).bind(2, utc_now_iso());
-  statement.run();
-  const auto changed = static_cast<std::size_t>(impl_->db().changes());
-  transaction.commit();
-  return changed;
+      "p.run = work_items.run AND p.group_key = work_items.group_key AND p.kind = 'portrait' AND p.status = 'failed')",
+      run, utc_now_iso());
 }
 
 std::optional<ItemRow> Store::find_item(RunId run, const ItemKey& key) const {
