@@ -2,42 +2,26 @@
 // dsbench executable has not been built in this build tree.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "tests/support/run_command.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Result run_dsbench(const std::string& arguments) {
-  const fs::path binary = fs::path(DSBENCH_BINARY_DIR) / "dsbench";
-  const std::string command = "'" + binary.string() + "' " + arguments + " 2>&1";
-  Result result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  while (const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using Result = dsbench::testing::CommandResult;
+using dsbench::testing::run_dsbench;
 
 class ValidateCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(fs::path(DSBENCH_BINARY_DIR) / "dsbench")) GTEST_SKIP() << "dsbench is not built";
+    if (!fs::exists(dsbench::testing::dsbench_executable())) GTEST_SKIP() << "dsbench is not built";
     dir_ = fs::temp_directory_path() / ("dsbench_validate_cli_" + std::to_string(::getpid()));
     fs::create_directories(dir_ / "data");
   }

@@ -2,37 +2,19 @@
 // it has not been built in this build directory).
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <sys/wait.h>
 
 #include "pipeline/diffusion/clip_tokenizer.h"
+#include "tests/support/run_command.h"
 
 namespace dsbench::diffusion {
 namespace {
 
-const std::filesystem::path kExecutable = std::filesystem::path(DSBENCH_BINARY_DIR) / "dsbench";
+const std::filesystem::path kExecutable = dsbench::testing::dsbench_executable();
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-Result run(const std::string& arguments) {
-  Result result;
-  const std::string command = "'" + kExecutable.string() + "' " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  std::size_t read = 0;
-  while ((read = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), read);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using dsbench::testing::run_dsbench;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -42,7 +24,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, TokenizePrintsIdsOnOneLine) {
-  const auto result = run("tokenize 'a photo of a cat'");
+  const auto result = run_dsbench("tokenize 'a photo of a cat'");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::string expected;
   for (const int id : ClipTokenizer::instance().encode("a photo of a cat")) {
@@ -51,15 +33,15 @@ TEST_F(CliTest, TokenizePrintsIdsOnOneLine) {
   EXPECT_EQ(result.output, expected + "\n");
   EXPECT_EQ(result.output.substr(0, 6), "49406 ");
   // Several words are joined with single spaces, as the shell split them.
-  EXPECT_EQ(run("tokenize a photo of a cat").output, result.output);
+  EXPECT_EQ(run_dsbench("tokenize a photo of a cat").output, result.output);
 }
 
 TEST_F(CliTest, TokenizeJsonAndPad) {
-  const auto json = run("tokenize --json 'Hello, World!'");
+  const auto json = run_dsbench("tokenize --json 'Hello, World!'");
   ASSERT_EQ(json.exit_code, 0) << json.output;
   const auto ids = nlohmann::json::parse(json.output).get<std::vector<int>>();
   EXPECT_EQ(ids, ClipTokenizer::instance().encode("Hello, World!"));
-  const auto padded = run("tokenize --pad --json 'Hello, World!'");
+  const auto padded = run_dsbench("tokenize --pad --json 'Hello, World!'");
   const auto padded_ids = nlohmann::json::parse(padded.output).get<std::vector<int>>();
   ASSERT_EQ(padded_ids.size(), 77u);
   EXPECT_EQ(padded_ids.back(), ClipTokenizer::kEndToken);
@@ -67,13 +49,13 @@ TEST_F(CliTest, TokenizeJsonAndPad) {
 }
 
 TEST_F(CliTest, TokenizeWithoutTextIsAnInputError) {
-  const auto result = run("tokenize");
+  const auto result = run_dsbench("tokenize");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_NE(result.output.find("TEXT"), std::string::npos) << result.output;
 }
 
 TEST_F(CliTest, ModelInfoCountsTinyAndSd15Parameters) {
-  const auto tiny = run("model info --profile tiny --json");
+  const auto tiny = run_dsbench("model info --profile tiny --json");
   ASSERT_EQ(tiny.exit_code, 0) << tiny.output;
   const auto tiny_info = nlohmann::json::parse(tiny.output);
   EXPECT_EQ(tiny_info["profile"], "tiny");
@@ -82,7 +64,7 @@ TEST_F(CliTest, ModelInfoCountsTinyAndSd15Parameters) {
     EXPECT_GT(network["parameters"].get<std::int64_t>(), 0);
     EXPECT_EQ(network["source"], "seeded random (tiny)");
   }
-  const auto sd15 = run("model info --profile sd15");
+  const auto sd15 = run_dsbench("model info --profile sd15");
   ASSERT_EQ(sd15.exit_code, 0) << sd15.output;
   for (const auto* expected : {"unet", "859520964", "text_encoder", "123060480", "vae", "83653863",
                                "none loaded"}) {
@@ -91,7 +73,7 @@ TEST_F(CliTest, ModelInfoCountsTinyAndSd15Parameters) {
 }
 
 TEST_F(CliTest, ModelInfoDescribesSdxlWithoutBuildingIt) {
-  const auto result = run("model info --profile sdxl --json");
+  const auto result = run_dsbench("model info --profile sdxl --json");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto info = nlohmann::json::parse(result.output);
   ASSERT_EQ(info["networks"].size(), 4u);
@@ -101,7 +83,7 @@ TEST_F(CliTest, ModelInfoDescribesSdxlWithoutBuildingIt) {
 }
 
 TEST_F(CliTest, ModelInfoUnknownProfileSuggestsOne) {
-  const auto result = run("model info --profile sd16");
+  const auto result = run_dsbench("model info --profile sd16");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_NE(result.output.find("did you mean 'sd15'"), std::string::npos) << result.output;
 }

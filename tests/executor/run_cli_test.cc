@@ -2,12 +2,9 @@
 // this build tree), and the cluster examples under scripts/cluster/.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -15,37 +12,25 @@
 #include <string>
 
 #include "harness/store/store.h"
+#include "tests/support/run_command.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using Result = dsbench::testing::CommandResult;
+using dsbench::testing::run_command;
 
-Result run_shell(const std::string& command) {
-  Result result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  while (const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-const fs::path kBinary = fs::path(DSBENCH_BINARY_DIR) / "dsbench";
+const fs::path kBinary = dsbench::testing::dsbench_executable();
 const fs::path kSource = DSBENCH_SOURCE_DIR;
 
 std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
 Result dsbench(const std::string& arguments, const std::string& environment = "") {
-  return run_shell("cd " + quoted(kSource) + " && env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT "
-                   "-u SLURM_ARRAY_TASK_MIN -u JOB_COMPLETION_INDEX " + environment + " " + quoted(kBinary) + " " +
-                   arguments);
+  return run_command("cd " + quoted(kSource) + " && env -u SLURM_ARRAY_TASK_ID -u SLURM_ARRAY_TASK_COUNT "
+                     "-u SLURM_ARRAY_TASK_MIN -u JOB_COMPLETION_INDEX " + environment + " " + quoted(kBinary) + " " +
+                     arguments);
 }
 
 std::size_t items_of(const std::string& output) {
@@ -125,8 +110,8 @@ TEST_F(RunCli, UsageProblemsExitTwoNamingTheOption) {
 }
 
 TEST_F(RunCli, SlurmArrayScriptRunsItsShard) {
-  const Result result = run_shell("cd " + quoted(kSource) + " && SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 DSBENCH=" +
-                                  quoted(kBinary) + " CONFIG=configs/smoke.yaml bash scripts/cluster/slurm-array.sbatch --dry-run");
+  const Result result = run_command("cd " + quoted(kSource) + " && SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 DSBENCH=" +
+                                    quoted(kBinary) + " CONFIG=configs/smoke.yaml bash scripts/cluster/slurm-array.sbatch --dry-run");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("shard 1/2:"));
 }
@@ -150,7 +135,7 @@ TEST_F(RunCli, SmokeRunsResumesAndShardsMergeToTheUnshardedRun) {
     EXPECT_FALSE(store.metric_values(1, "dreamsim_scene_portrait").empty());
     EXPECT_FALSE(store.metric_summaries(1).empty());
   }
-  result = run_shell(quoted(kBinary) + " show 1 --store " + quoted(single));
+  result = run_command(quoted(kBinary) + " show 1 --store " + quoted(single));
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, ::testing::ContainsRegex("vanilla +dreamsim_scene_portrait +2 "));
   result = dsbench("run --config " + smoke_vanilla_ + " --no-eval --store " + quoted(single) + fast);
@@ -166,10 +151,10 @@ TEST_F(RunCli, SmokeRunsResumesAndShardsMergeToTheUnshardedRun) {
     EXPECT_EQ(result.exit_code, 0) << result.output;
   }
   const fs::path merged = scratch_ / "merged.sqlite";
-  result = run_shell(quoted(kBinary) + " merge " + quoted(scratch_ / "sharded.shard-0-of-2.sqlite") + " " +
-                     quoted(scratch_ / "sharded.shard-1-of-2.sqlite") + " --into " + quoted(merged));
+  result = run_command(quoted(kBinary) + " merge " + quoted(scratch_ / "sharded.shard-0-of-2.sqlite") + " " +
+                       quoted(scratch_ / "sharded.shard-1-of-2.sqlite") + " --into " + quoted(merged));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  result = run_shell(quoted(kBinary) + " show 1 --verify --store " + quoted(merged));
+  result = run_command(quoted(kBinary) + " show 1 --verify --store " + quoted(merged));
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("finished"));
 
