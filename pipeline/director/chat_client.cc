@@ -256,15 +256,16 @@ ChatReply ChatClient::complete(const json& body) {
       if (!result) {
         last_problem = transport_problem(result.error());
         if (!transport_error_is_retryable(result.error())) {
-          throw core::RunError("director backend '" + settings_.name + "': " + where + ": " + last_problem);
+          throw ChatFailure("director backend '" + settings_.name + "': " + where + ": " + last_problem, attempts);
         }
       } else if (result->status >= 200 && result->status < 300) {
         ChatReply reply;
         try {
           reply = parse_chat_response(result->body);
         } catch (const core::RunError& error) {
-          throw core::RunError("director backend '" + settings_.name + "': " + where + ": " +
-                               quote_server_text(error.what(), key));
+          throw ChatFailure("director backend '" + settings_.name + "': " + where + ": " +
+                                quote_server_text(error.what(), key),
+                            attempts);
         }
         reply.latency_ms = elapsed_ms;
         reply.http_attempts = attempts;
@@ -272,7 +273,8 @@ ChatReply ChatClient::complete(const json& body) {
       } else {
         last_problem = "HTTP " + std::to_string(result->status) + ": " + quote_server_text(result->body, key);
         if (!status_is_retryable(result->status)) {
-          throw core::RunError("director backend '" + settings_.name + "': " + where + " answered " + last_problem);
+          throw ChatFailure("director backend '" + settings_.name + "': " + where + " answered " + last_problem,
+                            attempts);
         }
         if (result->has_header("Retry-After")) {
           retry_after_s = parse_retry_after_seconds(result->get_header_value("Retry-After"));
@@ -284,8 +286,9 @@ ChatReply ChatClient::complete(const json& body) {
                                                 : jittered_backoff_s(settings_, retry);
     std::this_thread::sleep_for(std::chrono::duration<double>(delay_s));
   }
-  throw core::RunError("director backend '" + settings_.name + "': " + where + " failed after " +
-                       std::to_string(attempts) + " attempts; last problem: " + last_problem);
+  throw ChatFailure("director backend '" + settings_.name + "': " + where + " failed after " +
+                        std::to_string(attempts) + " attempts; last problem: " + last_problem,
+                    attempts);
 }
 
 }  // namespace dsbench::director

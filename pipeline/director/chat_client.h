@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/errors.h"
 #include "pipeline/director/director.h"
 
 namespace dsbench::director {
@@ -51,6 +52,18 @@ double parse_retry_after_seconds(const std::string& value);
 // Parses a chat-completions response body; throws core::RunError when it is not one.
 ChatReply parse_chat_response(const std::string& body);
 
+// What ChatClient::complete throws when no usable answer came: a RunError that also
+// says how many HTTP requests went out first (the call statistics count them).
+class ChatFailure : public core::RunError {
+ public:
+  ChatFailure(const std::string& message, int http_attempts)
+      : core::RunError(message), http_attempts_(http_attempts) {}
+  int http_attempts() const { return http_attempts_; }
+
+ private:
+  int http_attempts_;
+};
+
 class ChatClient {
  public:
   // Checks the URL and the model; does not touch the network or the key yet.
@@ -63,9 +76,10 @@ class ChatClient {
   // when enabled, response_format json_object). Never contains the key.
   nlohmann::json make_body(const std::vector<ChatMessage>& messages) const;
 
-  // Sends `body`, retrying as described above. Throws core::RunError after the last
-  // retry, on a non-retryable status (4xx other than 408/429) or when the key's variable
-  // is unset (the message names the variable). Thread-safe.
+  // Sends `body`, retrying as described above. Throws ChatFailure after the last retry,
+  // on a non-retryable status (4xx other than 408/429) or transport error, or on an
+  // answer that is not a chat completion; core::RunError when the key's variable is unset
+  // (the message names the variable; nothing was sent). Thread-safe.
   ChatReply complete(const nlohmann::json& body);
 
   const std::string& base_url() const { return settings_.base_url; }

@@ -32,12 +32,13 @@ struct CallEvent {
   std::string story_id;
   int attempt = 0;            // 0 = first request of the story, n = n-th repair
   bool from_store = false;    // answered from the call store (no HTTP request)
+  bool answered = false;      // an answer came (from the server or the store), valid or not
   bool valid = false;         // the answer parsed and validated into a plan
   std::string error;          // validation or transport error when not valid
   std::int64_t tokens_in = 0;
   std::int64_t tokens_out = 0;
   double latency_ms = 0.0;    // as measured when the call was made (recorded value on replay)
-  int http_attempts = 0;      // HTTP requests sent for this exchange (retries included)
+  int http_attempts = 0;      // HTTP requests sent for this exchange (retries and failed ones included)
 };
 
 class Director {

@@ -46,6 +46,8 @@ class LlmDirector : public Director {
         answer = ask(body, hash, story, attempt);
       } catch (const core::Error& error) {
         event.error = error.what();
+        // Requests that went out but brought no answer still count in the statistics.
+        if (const auto* failure = dynamic_cast<const ChatFailure*>(&error)) event.http_attempts = failure->http_attempts();
         add_event(event);
         throw core::RunError("story " + story.id + ": director backend '" + settings_.name + "': " + error.what());
       }
@@ -53,6 +55,7 @@ class LlmDirector : public Director {
       if (!answer.from_store && store_) store_->record(record_of(body, hash, answer, parsed.ok));
 
       event.from_store = answer.from_store;
+      event.answered = true;
       event.valid = parsed.ok;
       event.tokens_in = answer.tokens_in;
       event.tokens_out = answer.tokens_out;

@@ -122,8 +122,7 @@ StoryScores score_story(const datasets::Story& story, const PlanOutcome& outcome
     scores.has_calls = true;
     if (event.attempt == 0 && event.valid) scores.valid_first_try = true;
     scores.repairs = std::max(scores.repairs, event.attempt);
-    const bool answered = event.from_store || event.http_attempts > 0;
-    if (answered) scores.latencies_ms.push_back(event.latency_ms);
+    if (event.answered) scores.latencies_ms.push_back(event.latency_ms);
     scores.tokens_in += event.tokens_in;
     scores.tokens_out += event.tokens_out;
     scores.http_requests += event.http_attempts;

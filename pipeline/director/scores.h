@@ -12,7 +12,8 @@
 //   rewrite_coverage       scenes whose rewritten prompt is non-empty and names no subject /
 //                          scenes of planned stories
 //   latency_mean_ms, latency_p95_ms over answered exchanges (recorded latency for answers
-//                          from the store); tokens_in/out and http_requests are sums.
+//                          from the store); tokens_in/out and http_requests are sums
+//                          (http_requests includes requests that failed or were refused).
 // Stories that failed count only in plan_success_rate (and in the call statistics).
 // Subject names match after normalize_subject_name, one-to-one: equal names first, then
 // a name whose words appear in order inside the other ("wolf" ~ "big bad wolf").

@@ -209,8 +209,11 @@ TEST_F(DirectingTest, AFailedStoryIsReportedAndTheOthersArePlanned) {
   EXPECT_NE(direction.errors()[0].find("story bad (director llm-a): "), std::string::npos);
   EXPECT_EQ(direction.plan_of("llm-a", "bad"), nullptr);
   EXPECT_NE(direction.plan_of("llm-a", "good"), nullptr);
-  EXPECT_DOUBLE_EQ(run_level(store, run, "director:llm-a").at("director.plan_success_rate"), 0.5);
+  const auto scores = run_level(store, run, "director:llm-a");
+  EXPECT_DOUBLE_EQ(scores.at("director.plan_success_rate"), 0.5);
+  EXPECT_DOUBLE_EQ(scores.at("director.http_requests"), 2.0);  // the refused request counts too
   EXPECT_NE(log.str().find("cannot plan story bad (director llm-a)"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find(", 2 HTTP request(s), 0 answer(s) from the store"), std::string::npos) << log.str();
   EXPECT_EQ(log.str().find(kKeyValue), std::string::npos) << log.str();
   EXPECT_EQ(store_bytes().find(kKeyValue), std::string::npos);
 }

@@ -154,6 +154,7 @@ TEST_F(LlmDirectorTest, ValidAnswerBecomesAPlanAndIsRecorded) {
   EXPECT_FALSE(events[0].from_store);
   EXPECT_EQ(events[0].attempt, 0);
   EXPECT_EQ(events[0].http_attempts, 1);
+  EXPECT_TRUE(events[0].answered);
   EXPECT_TRUE(director->take_call_events().empty());
 }
 
@@ -322,6 +323,8 @@ TEST_F(LlmDirectorTest, PersistentServerErrorGivesUpAfterTheRetries) {
   const auto events = director->take_call_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_FALSE(events[0].valid);
+  EXPECT_FALSE(events[0].answered);
+  EXPECT_EQ(events[0].http_attempts, 3);  // every request that reached the server, though none was answered
   EXPECT_NE(events[0].error.find("HTTP 502"), std::string::npos);
 }
 
@@ -335,6 +338,7 @@ TEST_F(LlmDirectorTest, ClientErrorIsNotRetried) {
   const auto director = make_director(settings_for(server), std::make_shared<RecordingStore>());
   EXPECT_THROW(director->plan(story_named("hg")), core::RunError);
   EXPECT_EQ(server.requests(), 1);
+  EXPECT_EQ(director->take_call_events().at(0).http_attempts, 1);
 }
 
 TEST_F(LlmDirectorTest, SlowAnswerPastTheTimeoutIsRetried) {
@@ -374,6 +378,10 @@ TEST_F(LlmDirectorTest, ConnectionRefusedIsARunErrorAfterRetries) {
               std::string::npos)
         << error.what();
   }
+  const auto events = director->take_call_events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].http_attempts, 2);  // both tries went out to the (closed) port
+  EXPECT_FALSE(events[0].answered);
 }
 
 TEST_F(LlmDirectorTest, SecondIdenticalRunMakesNoRequests) {
@@ -492,6 +500,7 @@ TEST_F(LlmDirectorTest, UnsetKeyVariableIsNamedWithoutAnyRequest) {
         << error.what();
   }
   EXPECT_EQ(server.requests(), 0);
+  EXPECT_EQ(director->take_call_events().at(0).http_attempts, 0);
 }
 
 TEST_F(LlmDirectorTest, ConcurrencyIsLimitedPerDirector) {

@@ -58,6 +58,7 @@ CallEvent event(const std::string& story, int attempt, bool valid, double latenc
   e.tokens_in = 10;
   e.tokens_out = 5;
   e.http_attempts = from_store ? 0 : http_attempts;
+  e.answered = true;
   return e;
 }
 
@@ -120,7 +121,8 @@ TEST(DirectorScores, HandComputedMixOfStories) {
   syn.scenes = {ScenePlan{.prompt = "p", .subjects = {0, 1}, .rewritten_prompt = "a tabby cat and a big brown dog"}};
   const std::vector<PlanOutcome> outcomes = {planned("hg", hg), planned("syn", syn),
                                              PlanOutcome{.story_id = "x", .ok = false, .plan = {}, .error = "boom"}};
-  CallEvent transport_failure = event("x", 1, false, 0.0, false, 0);
+  CallEvent transport_failure = event("x", 1, false, 0.0, false, 2);  // two requests, no answer
+  transport_failure.answered = false;
   transport_failure.tokens_in = 0;
   transport_failure.tokens_out = 0;
   const std::vector<CallEvent> events = {event("hg", 0, false, 100), event("syn", 0, true, 200, true),
@@ -141,7 +143,7 @@ TEST(DirectorScores, HandComputedMixOfStories) {
   EXPECT_DOUBLE_EQ(scores.latency_p95_ms, 400.0);
   EXPECT_EQ(scores.tokens_in, 40);
   EXPECT_EQ(scores.tokens_out, 20);
-  EXPECT_EQ(scores.http_requests, 3);
+  EXPECT_EQ(scores.http_requests, 5);
   EXPECT_EQ(scores.calls_from_store, 1);
 
   const auto metrics = as_map(score_metrics(scores));
