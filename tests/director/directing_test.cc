@@ -13,6 +13,7 @@
 #include "harness/planning/plan.h"
 #include "pipeline/director/plan_json.h"
 #include "tests/director/chat_server.h"
+#include "tests/director/stories.h"
 
 namespace dsbench::directing {
 namespace {
@@ -21,26 +22,11 @@ using director::testing::ChatServer;
 using director::testing::completion;
 using director::testing::ScriptedReply;
 using director::testing::story_id_of;
+using director::testing::story_named;
 using nlohmann::json;
 
 constexpr const char* kKeyVariable = "DSBENCH_TEST_DIRECTING_KEY";
 constexpr const char* kKeyValue = "sk-directing-5e4d3c2b1a-must-not-persist";
-
-datasets::Story story_named(const std::string& id) {
-  datasets::Story story;
-  story.id = id;
-  story.title = "Hansel and Gretel";
-  story.subjects = {{.name = "Hansel", .kind = "boy", .description = "a boy", .short_description = "a boy in green"},
-                    {.name = "Gretel", .kind = "girl", .description = "a girl", .short_description = "a girl in red"}};
-  datasets::Scene walk;
-  walk.prompt = "Hansel and Gretel walk into the forest";
-  walk.subjects = {0, 1};
-  datasets::Scene pebbles;
-  pebbles.prompt = "Hansel drops pebbles";
-  pebbles.subjects = {0};
-  story.scenes = {walk, pebbles};
-  return story;
-}
 
 std::string valid_plan_text() {
   return R"({"version": 1,

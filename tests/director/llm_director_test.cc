@@ -11,6 +11,7 @@
 #include "pipeline/director/llm_director.h"
 #include "pipeline/director/plan_json.h"
 #include "tests/director/chat_server.h"
+#include "tests/director/stories.h"
 
 namespace dsbench::director {
 namespace {
@@ -20,6 +21,7 @@ using testing::ChatServer;
 using testing::completion;
 using testing::ScriptedReply;
 using testing::story_id_of;
+using testing::story_named;
 
 constexpr const char* kKeyVariable = "DSBENCH_TEST_DIRECTOR_KEY";
 constexpr const char* kKeyValue = "sk-test-9f8e7d6c5b4a-never-stored";
@@ -56,23 +58,6 @@ class RecordingStore : public CallStore {
   std::mutex mutex_;
   std::vector<RecordedCall> calls_;
 };
-
-datasets::Story story_named(const std::string& id) {
-  datasets::Story story;
-  story.id = id;
-  story.title = "Hansel and Gretel";
-  story.subjects = {{.name = "Hansel", .kind = "boy", .description = "a boy", .short_description = "a boy in green"},
-                    {.name = "Gretel", .kind = "girl", .description = "a girl", .short_description = "a girl in red"}};
-  datasets::Scene walk;
-  walk.text = "Hansel and Gretel walk into the forest.";
-  walk.prompt = "Hansel and Gretel walk into the forest";
-  walk.subjects = {0, 1};
-  datasets::Scene pebbles;
-  pebbles.prompt = "Hansel drops pebbles";
-  pebbles.subjects = {0};
-  story.scenes = {walk, pebbles};
-  return story;
-}
 
 std::string valid_plan_text() {
   return json::parse(R"({
