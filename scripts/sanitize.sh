@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${DSBENCH_ASAN_DIR:-build-asan}
-TARGETS=(core_tests dsbench_config_test datasets_tests dsbench_fuzz_test)
+TARGETS=(core_tests dsbench_config_test datasets_tests dsbench_fuzz_test metrics_detections_test)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSBENCH_SANITIZE=ON
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${TARGETS[@]}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
