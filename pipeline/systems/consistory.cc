@@ -5,43 +5,23 @@
 
 namespace dsbench::systems {
 
-namespace {
-
-struct Parsed {
-  ScenePromptChoice choice;
-  std::string negative_prompt;
-  attention::ConsiStoryOptions shared;
-};
-
-Parsed parse(const nlohmann::json& params) {
+ConsiStoryParams ConsiStoryParams::parse(const nlohmann::json& params) {
   const SystemParams reader(params, "consistory",
                             {"scene_prompt", "negative_prompt", "mask_dropout", "query_blend", "blend_until_step"});
-  Parsed parsed{reader.scene_prompt(), reader.text("negative_prompt", ""), {}};
+  ConsiStoryParams parsed{PortraitBatchParams::read(reader), {}};
   parsed.shared.mask_dropout = reader.number("mask_dropout", 0.5, 0.0, 1.0);
   parsed.shared.query_blend = reader.number("query_blend", 0.0, 0.0, 1.0);
   parsed.shared.blend_until_step = reader.integer("blend_until_step", 0, 0, 100000);
   return parsed;
 }
 
-}  // namespace
-
 ConsiStorySystem::ConsiStorySystem(std::shared_ptr<diffusion::StableDiffusion> pipeline, const SamplerSettings& sampler,
-                                   const nlohmann::json& params)
-    : pipeline_(std::move(pipeline)) {
-  const auto parsed = parse(params);
-  options_ = sampling_options(sampler, parsed.negative_prompt);
-  choice_ = parsed.choice;
-  shared_ = parsed.shared;
-}
+                                   const ConsiStoryParams& params)
+    : PortraitBatchSystem(std::move(pipeline), sampler, params.batch), shared_(params.shared) {}
 
-SystemOutput ConsiStorySystem::portrait(const PortraitRequest& request) {
-  return draw_portrait_with_mask(*pipeline_, request, options_);
-}
-
-SystemOutput ConsiStorySystem::scene(const SceneRequest& request) {
-  const auto& scene = requested_scene(request);
-  const auto prompt = choose_scene_prompt(scene, choice_);
-  if (scene.subjects.empty()) return draw_vanilla(*pipeline_, prompt, request.seed, attention::RowRole::kScene, -1, options_);
+SystemOutput ConsiStorySystem::scene_with_subjects(const SceneRequest& request, const std::string& prompt) {
+  auto& pipeline = this->pipeline();
+  const auto& sampling = options();
   const auto portraits = scene_portraits(request);
   const auto& subjects = request.plan->subjects;
   StoryBatch batch;
@@ -49,12 +29,12 @@ SystemOutput ConsiStorySystem::scene(const SceneRequest& request) {
   for (const auto* portrait : portraits) {
     const auto& plan = subjects.at(static_cast<std::size_t>(portrait->subject));
     batch.prompts.push_back(plan.portrait_prompt);
-    batch.noises.push_back(portrait_noise(*pipeline_, portrait->image, plan.portrait_prompt, options_));
+    batch.noises.push_back(portrait_noise(pipeline, portrait->image, plan.portrait_prompt, sampling));
     batch.requests.push_back({plan.portrait_prompt, 0, attention::RowRole::kPortrait, portrait->subject});
     tokens.push_back({subject_token_positions(plan, plan.portrait_prompt)});
   }
   batch.prompts.push_back(prompt);
-  batch.noises.push_back(pipeline_->initial_noise(request.seed, options_.width, options_.height));
+  batch.noises.push_back(pipeline.initial_noise(request.seed, sampling.width, sampling.height));
   batch.requests.push_back({prompt, request.seed, attention::RowRole::kScene, -1});
   tokens.emplace_back();
   for (const auto* portrait : portraits) {
@@ -65,19 +45,19 @@ SystemOutput ConsiStorySystem::scene(const SceneRequest& request) {
   options.seed = request.seed;
   auto shared = std::make_shared<attention::ConsiStoryProcessor>(options);
   auto recorder = std::make_shared<attention::AttentionRecorder>(
-      shared, mask_resolutions(*pipeline_, options_.width, options_.height));
+      shared, mask_resolutions(pipeline, sampling.width, sampling.height));
   shared->record_vanilla_queries(true);
-  draw_batch(*pipeline_, batch, options_, recorder);
+  draw_batch(pipeline, batch, sampling, recorder);
   shared->record_vanilla_queries(false);
 
   masks::AttentionMaskOptions mask_options;
-  mask_options.height = options_.height;
-  mask_options.width = options_.width;
+  mask_options.height = sampling.height;
+  mask_options.width = sampling.width;
   const int images = static_cast<int>(batch.requests.size());
   std::map<int, torch::Tensor> image_masks;
   SystemOutput output;
   for (int image = 0; image < images; ++image) {
-    auto mask = torch::zeros({options_.height, options_.width}, torch::kBool);
+    auto mask = torch::zeros({sampling.height, sampling.width}, torch::kBool);
     const auto& wanted = tokens[static_cast<std::size_t>(image)];
     std::vector<std::vector<int>> present;
     for (const auto& t : wanted)
@@ -99,14 +79,14 @@ SystemOutput ConsiStorySystem::scene(const SceneRequest& request) {
     }
   }
   shared->set_masks(image_masks);
-  output.image = draw_batch(*pipeline_, batch, options_, shared).back();
+  output.image = draw_batch(pipeline, batch, sampling, shared).back();
   output.info = {{"prompt", prompt}, {"mask_dropout", options.mask_dropout}};
   return output;
 }
 
 std::unique_ptr<System> make_consistory_system(const nlohmann::json& params, const ModelSettings& model) {
-  parse(params);
-  return std::make_unique<ConsiStorySystem>(shared_pipeline(model), model.sampler, params);
+  const auto parsed = ConsiStoryParams::parse(params);
+  return std::make_unique<ConsiStorySystem>(shared_pipeline(model), model.sampler, parsed);
 }
 
 }  // namespace dsbench::systems

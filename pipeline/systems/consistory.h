@@ -19,18 +19,24 @@
 
 namespace dsbench::systems {
 
-class ConsiStorySystem : public System {
+struct ConsiStoryParams {
+  PortraitBatchParams batch;
+  attention::ConsiStoryOptions shared;
+
+  // InputError naming the field for unknown keys or bad values (checked before any
+  // weights are loaded).
+  static ConsiStoryParams parse(const nlohmann::json& params);
+};
+
+class ConsiStorySystem : public PortraitBatchSystem {
  public:
   ConsiStorySystem(std::shared_ptr<diffusion::StableDiffusion> pipeline, const SamplerSettings& sampler,
-                   const nlohmann::json& params);
+                   const ConsiStoryParams& params);
   std::string name() const override { return "consistory"; }
-  SystemOutput portrait(const PortraitRequest& request) override;
-  SystemOutput scene(const SceneRequest& request) override;
 
  private:
-  std::shared_ptr<diffusion::StableDiffusion> pipeline_;
-  diffusion::SamplingOptions options_;
-  ScenePromptChoice choice_ = ScenePromptChoice::kAuto;
+  SystemOutput scene_with_subjects(const SceneRequest& request, const std::string& prompt) override;
+
   attention::ConsiStoryOptions shared_;
 };
 

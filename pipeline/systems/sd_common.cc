@@ -7,6 +7,8 @@
 
 #include "core/errors.h"
 #include "core/text.h"
+// The portrait-with-mask drawing the baselines share lives with DreamStory's helpers.
+#include "pipeline/systems/dreamstory.h"
 
 namespace dsbench::systems {
 
@@ -187,6 +189,30 @@ ScenePromptChoice SystemParams::scene_prompt(const std::string& key, ScenePrompt
   if (text == "prompt") return ScenePromptChoice::kPrompt;
   if (text == "rewritten") return ScenePromptChoice::kRewritten;
   return ScenePromptChoice::kAuto;
+}
+
+PortraitBatchParams PortraitBatchParams::read(const SystemParams& params) {
+  PortraitBatchParams read;
+  read.scene_prompt = params.scene_prompt();
+  read.negative_prompt = params.text("negative_prompt", "");
+  return read;
+}
+
+PortraitBatchSystem::PortraitBatchSystem(std::shared_ptr<diffusion::StableDiffusion> pipeline,
+                                         const SamplerSettings& sampler, const PortraitBatchParams& params)
+    : pipeline_(std::move(pipeline)),
+      options_(sampling_options(sampler, params.negative_prompt)),
+      choice_(params.scene_prompt) {}
+
+SystemOutput PortraitBatchSystem::portrait(const PortraitRequest& request) {
+  return draw_portrait_with_mask(*pipeline_, request, options_);
+}
+
+SystemOutput PortraitBatchSystem::scene(const SceneRequest& request) {
+  const auto& scene = requested_scene(request);
+  const auto prompt = choose_scene_prompt(scene, choice_);
+  if (scene.subjects.empty()) return draw_vanilla(*pipeline_, prompt, request.seed, attention::RowRole::kScene, -1, options_);
+  return scene_with_subjects(request, prompt);
 }
 
 }  // namespace dsbench::systems

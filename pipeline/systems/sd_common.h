@@ -85,4 +85,36 @@ class SystemParams {
   std::string type_;
 };
 
+// The params of every PortraitBatchSystem: "scene_prompt" (auto) and "negative_prompt" ("").
+struct PortraitBatchParams {
+  ScenePromptChoice scene_prompt = ScenePromptChoice::kAuto;
+  std::string negative_prompt;
+
+  static PortraitBatchParams read(const SystemParams& params);
+};
+
+// The scaffolding of the baselines that draw a scene in one batch with its subjects'
+// portraits (storydiffusion, consistory): sampling options with the negative prompt,
+// portraits drawn with their masks (draw_portrait_with_mask), and a scene without subjects
+// drawn plainly; a scene with subjects is the subclass's scene_with_subjects.
+class PortraitBatchSystem : public System {
+ public:
+  SystemOutput portrait(const PortraitRequest& request) override;
+  SystemOutput scene(const SceneRequest& request) override;
+
+ protected:
+  PortraitBatchSystem(std::shared_ptr<diffusion::StableDiffusion> pipeline, const SamplerSettings& sampler,
+                      const PortraitBatchParams& params);
+  // `prompt`: the scene's prompt as the scene_prompt param chose it.
+  virtual SystemOutput scene_with_subjects(const SceneRequest& request, const std::string& prompt) = 0;
+
+  diffusion::StableDiffusion& pipeline() const { return *pipeline_; }
+  const diffusion::SamplingOptions& options() const { return options_; }
+
+ private:
+  std::shared_ptr<diffusion::StableDiffusion> pipeline_;
+  diffusion::SamplingOptions options_;
+  ScenePromptChoice choice_;
+};
+
 }  // namespace dsbench::systems

@@ -4,19 +4,11 @@
 
 namespace dsbench::systems {
 
-namespace {
-
-struct Parsed {
-  ScenePromptChoice choice;
-  std::string negative_prompt;
-  attention::StoryDiffusionOptions csa;
-};
-
-Parsed parse(const nlohmann::json& params) {
+StoryDiffusionParams StoryDiffusionParams::parse(const nlohmann::json& params) {
   const SystemParams reader(params, "storydiffusion",
                             {"scene_prompt", "negative_prompt", "sample_rate", "plain_steps", "switch_step",
                              "early_probability", "late_probability"});
-  Parsed parsed{reader.scene_prompt(), reader.text("negative_prompt", ""), {}};
+  StoryDiffusionParams parsed{PortraitBatchParams::read(reader), {}};
   parsed.csa.sample_rate = reader.number("sample_rate", 0.5, 0.0, 1.0);
   parsed.csa.plain_steps = reader.integer("plain_steps", 5, 0, 100000);
   parsed.csa.switch_step = reader.integer("switch_step", 20, 0, 100000);
@@ -25,46 +17,34 @@ Parsed parse(const nlohmann::json& params) {
   return parsed;
 }
 
-}  // namespace
-
 StoryDiffusionSystem::StoryDiffusionSystem(std::shared_ptr<diffusion::StableDiffusion> pipeline,
-                                           const SamplerSettings& sampler, const nlohmann::json& params)
-    : pipeline_(std::move(pipeline)) {
-  const auto parsed = parse(params);
-  options_ = sampling_options(sampler, parsed.negative_prompt);
-  choice_ = parsed.choice;
-  csa_ = parsed.csa;
-}
+                                           const SamplerSettings& sampler, const StoryDiffusionParams& params)
+    : PortraitBatchSystem(std::move(pipeline), sampler, params.batch), csa_(params.csa) {}
 
-SystemOutput StoryDiffusionSystem::portrait(const PortraitRequest& request) {
-  return draw_portrait_with_mask(*pipeline_, request, options_);
-}
-
-SystemOutput StoryDiffusionSystem::scene(const SceneRequest& request) {
-  const auto& scene = requested_scene(request);
-  const auto prompt = choose_scene_prompt(scene, choice_);
-  if (scene.subjects.empty()) return draw_vanilla(*pipeline_, prompt, request.seed, attention::RowRole::kScene, -1, options_);
+SystemOutput StoryDiffusionSystem::scene_with_subjects(const SceneRequest& request, const std::string& prompt) {
+  auto& pipeline = this->pipeline();
+  const auto& options = this->options();
   StoryBatch batch;
   for (const auto* portrait : scene_portraits(request)) {
     const auto& plan = request.plan->subjects.at(static_cast<std::size_t>(portrait->subject));
     batch.prompts.push_back(plan.portrait_prompt);
-    batch.noises.push_back(portrait_noise(*pipeline_, portrait->image, plan.portrait_prompt, options_));
+    batch.noises.push_back(portrait_noise(pipeline, portrait->image, plan.portrait_prompt, options));
     batch.requests.push_back({plan.portrait_prompt, 0, attention::RowRole::kPortrait, portrait->subject});
   }
   batch.prompts.push_back(prompt);
-  batch.noises.push_back(pipeline_->initial_noise(request.seed, options_.width, options_.height));
+  batch.noises.push_back(pipeline.initial_noise(request.seed, options.width, options.height));
   batch.requests.push_back({prompt, request.seed, attention::RowRole::kScene, -1});
   auto csa = csa_;
   csa.seed = request.seed;
   SystemOutput output;
-  output.image = draw_batch(*pipeline_, batch, options_, std::make_shared<attention::StoryDiffusionProcessor>(csa)).back();
+  output.image = draw_batch(pipeline, batch, options, std::make_shared<attention::StoryDiffusionProcessor>(csa)).back();
   output.info = {{"prompt", prompt}, {"sample_rate", csa.sample_rate}};
   return output;
 }
 
 std::unique_ptr<System> make_storydiffusion_system(const nlohmann::json& params, const ModelSettings& model) {
-  parse(params);  // errors before any weights are loaded
-  return std::make_unique<StoryDiffusionSystem>(shared_pipeline(model), model.sampler, params);
+  const auto parsed = StoryDiffusionParams::parse(params);
+  return std::make_unique<StoryDiffusionSystem>(shared_pipeline(model), model.sampler, parsed);
 }
 
 }  // namespace dsbench::systems

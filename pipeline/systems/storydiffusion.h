@@ -17,18 +17,24 @@
 
 namespace dsbench::systems {
 
-class StoryDiffusionSystem : public System {
+struct StoryDiffusionParams {
+  PortraitBatchParams batch;
+  attention::StoryDiffusionOptions csa;
+
+  // InputError naming the field for unknown keys or bad values (checked before any
+  // weights are loaded).
+  static StoryDiffusionParams parse(const nlohmann::json& params);
+};
+
+class StoryDiffusionSystem : public PortraitBatchSystem {
  public:
   StoryDiffusionSystem(std::shared_ptr<diffusion::StableDiffusion> pipeline, const SamplerSettings& sampler,
-                       const nlohmann::json& params);
+                       const StoryDiffusionParams& params);
   std::string name() const override { return "storydiffusion"; }
-  SystemOutput portrait(const PortraitRequest& request) override;
-  SystemOutput scene(const SceneRequest& request) override;
 
  private:
-  std::shared_ptr<diffusion::StableDiffusion> pipeline_;
-  diffusion::SamplingOptions options_;
-  ScenePromptChoice choice_ = ScenePromptChoice::kAuto;
+  SystemOutput scene_with_subjects(const SceneRequest& request, const std::string& prompt) override;
+
   attention::StoryDiffusionOptions csa_;
 };
 
