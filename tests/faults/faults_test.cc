@@ -21,6 +21,7 @@
 #include "harness/store/store.h"
 #include "tests/executor/run_fixture.h"
 #include "tests/store/postgres_server.h"
+#include "tests/support/run_command.h"
 
 namespace dsbench::executor::testing {
 namespace {
@@ -96,16 +97,6 @@ std::size_t verified_done_items(const std::filesystem::path& store_path, store::
   return done;
 }
 
-std::pair<int, std::string> run_shell(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, output};
-  char buffer[4096];
-  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 // The product path: `dsbench run --store postgresql://...` runs the real tiny model into
 // the database, and `--resume RUN --store URL` finds the run's stored config there.
 TEST(Faults, DsbenchRunWithAPostgresqlStore) {
@@ -118,12 +109,13 @@ TEST(Faults, DsbenchRunWithAPostgresqlStore) {
   const auto config = scratch.path() / "smoke-vanilla.yaml";
   std::ofstream(config) << "extends: " << DSBENCH_SOURCE_DIR << "/configs/smoke.yaml\nsystems:\n  - type: vanilla\n";
   const std::string common = "'" + binary.string() + "' run --no-progress --store '" + url + "'";
-  auto [code, output] = run_shell(common + " --config '" + config.string() +
-                                  "' --set dataset.limit=1 --set dataset.max_scenes=1 --set sampler.steps=1"
-                                  " --set output_dir=" + (scratch.path() / "images").string());
-  ASSERT_EQ(code, 0) << output;
-  EXPECT_NE(output.find("run 1: finished"), std::string::npos) << output;
-  EXPECT_NE(output.find("evaluated run 1"), std::string::npos) << output;
+  const auto first = dsbench::testing::run_command(
+      common + " --config '" + config.string() +
+      "' --set dataset.limit=1 --set dataset.max_scenes=1 --set sampler.steps=1 --set output_dir=" +
+      (scratch.path() / "images").string());
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("run 1: finished"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("evaluated run 1"), std::string::npos) << first.output;
   {
     const store::Store store = store::Store::open(url);
     const auto items = store.list_items(1, "done");
@@ -132,9 +124,9 @@ TEST(Faults, DsbenchRunWithAPostgresqlStore) {
     EXPECT_FALSE(store.metric_summaries(1).empty());
     EXPECT_EQ(verified_done_items(url, 1, scratch.path() / "images"), items.size());
   }
-  std::tie(code, output) = run_shell(common + " --resume 1 --no-eval");
-  EXPECT_EQ(code, 0) << output;
-  EXPECT_NE(output.find("resuming run 1"), std::string::npos) << output;
+  const auto resumed = dsbench::testing::run_command(common + " --resume 1 --no-eval");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming run 1"), std::string::npos) << resumed.output;
   EXPECT_FALSE(std::filesystem::exists(url + ".lock")) << "no lock file for a database";
 }
 

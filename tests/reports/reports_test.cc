@@ -18,6 +18,7 @@
 #include "reports/compare.h"
 #include "reports/report.h"
 #include "reports/svg.h"
+#include "tests/support/run_command.h"
 
 namespace dsbench::reports {
 namespace {
@@ -31,20 +32,7 @@ std::size_t count(const std::string& text, const std::string& what) {
   return n;
 }
 
-struct Shell {
-  int exit_code = -1;
-  std::string output;
-};
-
-Shell shell(const std::string& command) {
-  Shell result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buffer{};
-  while (const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using dsbench::testing::run_command;
 
 class ReportsTest : public ::testing::Test {
  protected:
@@ -242,7 +230,7 @@ TEST_F(ReportsTest, ChromiumRendersThePageWithoutConsoleErrors) {
   const std::string common = std::string("timeout 60 ") + chromium +
                              " --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run "
                              "--user-data-dir='" + (dir_ / "profile").string() + "' --enable-logging=stderr --v=0 ";
-  const auto render = shell(common + "--window-size=1280,2400 --screenshot='" + shot.string() + "' 'file://" +
+  const auto render = run_command(common + "--window-size=1280,2400 --screenshot='" + shot.string() + "' 'file://" +
                             files.html.string() + "'");
   ASSERT_TRUE(fs::exists(shot)) << render.output;
   EXPECT_GT(fs::file_size(shot), 20000u) << "the screenshot is nearly empty";
@@ -257,7 +245,7 @@ TEST_F(ReportsTest, ChromiumRendersThePageWithoutConsoleErrors) {
   EXPECT_GT(colours.size(), 20u);
   EXPECT_THAT(render.output, ::testing::Not(HasSubstr("Uncaught")));
   EXPECT_THAT(render.output, ::testing::Not(HasSubstr(":CONSOLE")));
-  const auto dom = shell(common + "--dump-dom 'file://" + files.html.string() + "'");
+  const auto dom = run_command(common + "--dump-dom 'file://" + files.html.string() + "'");
   for (const char* id : {"summary", "metrics", "plots", "strips"}) {
     EXPECT_THAT(dom.output, HasSubstr(std::string("id=\"") + id + "\"")) << id;
   }
@@ -278,17 +266,17 @@ TEST_F(ReportsTest, CompareCommandExitsThreeOnARegressionAndZeroOtherwise) {
     worse = make_run(store, -0.10, 1.0, 10.0);
   }
   const std::string base = "'" + binary.string() + "' compare --store '" + db.string() + "' ";
-  const auto ok = shell(base + std::to_string(baseline) + " " + std::to_string(same));
+  const auto ok = run_command(base + std::to_string(baseline) + " " + std::to_string(same));
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_THAT(ok.output, HasSubstr("no regression"));
-  const auto bad = shell(base + std::to_string(baseline) + " " + std::to_string(worse));
+  const auto bad = run_command(base + std::to_string(baseline) + " " + std::to_string(worse));
   EXPECT_EQ(bad.exit_code, 3) << bad.output;
   EXPECT_THAT(bad.output, HasSubstr("REGRESSION in 1: ds/dnc_ds"));
-  const auto report = shell("'" + binary.string() + "' report " + std::to_string(worse) + " --store '" + db.string() +
+  const auto report = run_command("'" + binary.string() + "' report " + std::to_string(worse) + " --store '" + db.string() +
                             "' --out '" + (dir_ / "r").string() + "'");
   EXPECT_EQ(report.exit_code, 0) << report.output;
   EXPECT_TRUE(fs::exists(dir_ / "r" / "index.html"));
-  const auto missing = shell(base + std::to_string(baseline) + " 99");
+  const auto missing = run_command(base + std::to_string(baseline) + " 99");
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
 }
 
