@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cmath>
 #include <string>
 
 #include "core/errors.h"
@@ -279,23 +280,56 @@ torch::Tensor ConsiStoryProcessor::attend(const AttentionCall& call, const Atten
 
 // ---- Recorder -------------------------------------------------------------------------
 
-AttentionRecorder::AttentionRecorder(std::shared_ptr<Processor> inner, std::set<std::pair<int, int>> resolutions)
-    : inner_(std::move(inner)), resolutions_(std::move(resolutions)) {
+AttentionRecorder::AttentionRecorder(std::shared_ptr<Processor> inner, std::set<std::pair<int, int>> resolutions,
+                                     SelfAttentionRecording self_attention)
+    : inner_(std::move(inner)), resolutions_(std::move(resolutions)), self_attention_(std::move(self_attention)) {
   if (!inner_) throw core::InputError(core::Location{"", 0, "recorder.inner"}, "a processor to wrap");
+  for (const int row : self_attention_.rows) {
+    if (row < 0) throw core::InputError(core::Location{"", 0, "recorder.self_attention.rows"}, "batch rows >= 0");
+  }
 }
+
+namespace {
+
+// Head-averaged softmax(q kᵀ/√d) of the given batch rows (all if empty): [R, N, M].
+torch::Tensor head_averaged_probabilities(const AttentionLayer& layer, const torch::Tensor& hidden,
+                                          const torch::Tensor& source, const std::vector<int>& rows,
+                                          const std::string& layer_name) {
+  auto queries = hidden;
+  auto keys = source;
+  if (!rows.empty()) {
+    for (const int row : rows) {
+      if (row >= hidden.size(0)) {
+        throw core::RunError("attention recorder: row " + std::to_string(row) + " is not in the batch of " +
+                             std::to_string(hidden.size(0)) + " (layer " + layer_name + ")");
+      }
+    }
+    const auto index = torch::tensor(std::vector<std::int64_t>(rows.begin(), rows.end()), torch::kLong);
+    queries = hidden.index_select(0, index);
+    keys = source.index_select(0, index);
+  }
+  const auto q = layer.query(queries);
+  const auto k = layer.key(keys);
+  const auto batch = q.size(0);
+  const auto head_dim = q.size(2) / layer.heads;
+  const auto qh = q.view({batch, q.size(1), layer.heads, head_dim}).transpose(1, 2);
+  const auto kh = k.view({batch, k.size(1), layer.heads, head_dim}).transpose(1, 2);
+  const auto logits = torch::matmul(qh, kh.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
+  return torch::softmax(logits, -1).mean(1);
+}
+
+}  // namespace
 
 torch::Tensor AttentionRecorder::attend(const AttentionCall& call, const AttentionLayer& layer,
                                         const torch::Tensor& hidden, const torch::Tensor& context) {
   const bool wanted = resolutions_.empty() || resolutions_.count({call.height, call.width}) > 0;
   if (call.kind == AttentionKind::kCross && wanted) {
-    const auto q = layer.query(hidden);
-    const auto k = layer.key(context);
-    const auto batch = q.size(0);
-    const auto head_dim = q.size(2) / layer.heads;
-    const auto qh = q.view({batch, q.size(1), layer.heads, head_dim}).transpose(1, 2);
-    const auto kh = k.view({batch, k.size(1), layer.heads, head_dim}).transpose(1, 2);
-    const auto logits = torch::matmul(qh, kh.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
-    maps_.push_back({call.layer, step_of(call), call.height, call.width, torch::softmax(logits, -1).mean(1)});
+    maps_.push_back({call.layer, step_of(call), call.height, call.width,
+                     head_averaged_probabilities(layer, hidden, context, {}, call.layer.name), {}});
+  } else if (call.kind == AttentionKind::kSelf && wanted && self_attention_.enabled) {
+    self_maps_.push_back({call.layer, step_of(call), call.height, call.width,
+                          head_averaged_probabilities(layer, hidden, hidden, self_attention_.rows, call.layer.name),
+                          self_attention_.rows});
   }
   return inner_->attend(call, layer, hidden, context);
 }

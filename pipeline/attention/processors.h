@@ -130,29 +130,47 @@ class ConsiStoryProcessor : public Processor {
   std::map<int, torch::Tensor> vanilla_queries_;  // by LayerId::call_index
 };
 
-// One recorded cross-attention map: softmax(q kᵀ/√d) averaged over heads, [B, N, M].
+// One recorded attention map: softmax(q kᵀ/√d) averaged over heads, [R, N, M] (cross:
+// M = context tokens; self: M = N).
 struct RecordedMap {
   LayerId layer;
   int step = 0;
   int height = 0;
   int width = 0;
   torch::Tensor probabilities;
+  std::vector<int> rows;  // the batch rows held, in order; empty: every row of the batch
+};
+
+// Self-attention recording (for masks refined through self-attention, masks.h). Off by
+// default: it holds N² floats per kept row, layer and step (16x16: 256 KiB per row).
+struct SelfAttentionRecording {
+  bool enabled = false;
+  std::vector<int> rows;  // batch rows to keep (empty: all)
 };
 
 // Wraps another processor; on cross-attention calls at the chosen resolutions (height,
-// width; empty = all) it records the head-averaged probability maps, then delegates.
+// width; empty = all) it records the head-averaged probability maps, then delegates. With
+// self-attention recording on, self-attention calls at those resolutions are recorded too
+// (self_maps(), only the chosen rows).
 class AttentionRecorder : public Processor {
  public:
-  AttentionRecorder(std::shared_ptr<Processor> inner, std::set<std::pair<int, int>> resolutions = {});
+  AttentionRecorder(std::shared_ptr<Processor> inner, std::set<std::pair<int, int>> resolutions = {},
+                    SelfAttentionRecording self_attention = {});
   const std::vector<RecordedMap>& maps() const { return maps_; }
-  void clear() { maps_.clear(); }
+  const std::vector<RecordedMap>& self_maps() const { return self_maps_; }
+  void clear() {
+    maps_.clear();
+    self_maps_.clear();
+  }
   torch::Tensor attend(const AttentionCall& call, const AttentionLayer& layer, const torch::Tensor& hidden,
                        const torch::Tensor& context) override;
 
  private:
   std::shared_ptr<Processor> inner_;
   std::set<std::pair<int, int>> resolutions_;
+  SelfAttentionRecording self_attention_;
   std::vector<RecordedMap> maps_;
+  std::vector<RecordedMap> self_maps_;
 };
 
 // [N, C] → [H, N, d] and back.

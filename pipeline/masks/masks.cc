@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
@@ -68,7 +69,112 @@ torch::Tensor as_mask(const torch::Tensor& mask) {
   throw core::InputError(core::Location{path.string(), 0, field}, expected);
 }
 
+void check_passes(int passes, int lowest) {
+  if (passes < lowest || passes > kMaxSelfAttentionPasses) {
+    throw core::InputError(core::Location{"", 0, "masks.self_attention_passes"},
+                           "a number of self-attention passes in " + std::to_string(lowest) + ".." +
+                               std::to_string(kMaxSelfAttentionPasses) + ", got " + std::to_string(passes));
+  }
+}
+
+// Coefficients c[k] of A^k in the series S(A).
+std::vector<double> series_coefficients(int passes, SelfAttentionSeries series) {
+  if (series == SelfAttentionSeries::kPowerMean) {
+    std::vector<double> ones(static_cast<std::size_t>(passes) + 1, 1.0);
+    ones[0] = 0.0;
+    return ones;
+  }
+  std::vector<double> total{0.0, 1.0};
+  std::vector<double> power{0.0, 1.0};
+  for (int pass = 1; pass < passes; ++pass) {
+    std::vector<double> product(power.size() + total.size() - 1, 0.0);
+    for (std::size_t i = 0; i < power.size(); ++i) {
+      for (std::size_t j = 0; j < total.size(); ++j) product[i + j] += power[i] * total[j];
+    }
+    power = std::move(product);
+    total.resize(power.size(), 0.0);
+    for (std::size_t i = 0; i < power.size(); ++i) total[i] += power[i];
+  }
+  return total;
+}
+
+// Identifies a transformer block's attention at one step and size (self and cross share it).
+using BlockKey = std::tuple<int, int, int, int, int, int, int>;
+BlockKey block_key(const attention::RecordedMap& map) {
+  return {map.step, static_cast<int>(map.layer.block), map.layer.level, map.layer.attention, map.layer.transformer,
+          map.height, map.width};
+}
+
+std::string describe(const attention::RecordedMap& map) {
+  return "layer " + (map.layer.name.empty() ? "#" + std::to_string(map.layer.call_index) : map.layer.name) +
+         " at step " + std::to_string(map.step) + " (" + std::to_string(map.height) + "x" + std::to_string(map.width) + ")";
+}
+
+// For every cross map, the self map of the same block (k-th with k-th).
+std::vector<const attention::RecordedMap*> pair_self_maps(const std::vector<attention::RecordedMap>& maps,
+                                                          const std::vector<attention::RecordedMap>& self_maps,
+                                                          int passes) {
+  if (self_maps.empty()) {
+    throw core::RunError("masks from attention with " + std::to_string(passes) +
+                         " self-attention passes need the self-attention maps, but none were recorded "
+                         "(AttentionRecorder with SelfAttentionRecording enabled)");
+  }
+  std::map<BlockKey, std::vector<const attention::RecordedMap*>> by_block;
+  for (const auto& map : self_maps) by_block[block_key(map)].push_back(&map);
+  std::map<BlockKey, std::size_t> used;
+  std::vector<const attention::RecordedMap*> partners;
+  for (const auto& map : maps) {
+    const auto key = block_key(map);
+    const auto ordinal = used[key]++;
+    const auto found = by_block.find(key);
+    if (found == by_block.end() || ordinal >= found->second.size()) {
+      throw core::RunError("no self-attention map was recorded for the cross-attention of " + describe(map) +
+                           ": masks with self-attention passes need the self-attention of every recorded block");
+    }
+    partners.push_back(found->second[ordinal]);
+  }
+  return partners;
+}
+
+// The self-attention [N, N] of batch row `row` in a recorded self map.
+torch::Tensor self_attention_of_row(const attention::RecordedMap& map, int row) {
+  std::int64_t index = row;
+  if (!map.rows.empty()) {
+    const auto found = std::find(map.rows.begin(), map.rows.end(), row);
+    if (found == map.rows.end()) {
+      throw core::RunError("the self-attention of batch row " + std::to_string(row) + " was not recorded for " +
+                           describe(map) + " (SelfAttentionRecording.rows must include it)");
+    }
+    index = found - map.rows.begin();
+  }
+  if (index < 0 || index >= map.probabilities.size(0)) {
+    throw core::RunError("attention mask row " + std::to_string(row) + " is not in the self-attention of " + describe(map));
+  }
+  return map.probabilities[index];
+}
+
 }  // namespace
+
+torch::Tensor refine_through_self_attention(const torch::Tensor& self_attention, const torch::Tensor& maps, int passes,
+                                            SelfAttentionSeries series) {
+  check_passes(passes, 1);
+  const auto tokens = self_attention.dim() == 2 ? self_attention.size(0) : -1;
+  if (tokens < 0 || self_attention.size(1) != tokens || maps.dim() != 2 || maps.size(1) != tokens) {
+    throw core::RunError("self-attention refinement needs a square self-attention [N, N] and maps [K, N], got " +
+                         std::to_string(self_attention.dim()) + "-d self-attention and " + std::to_string(maps.dim()) +
+                         "-d maps of mismatched sizes");
+  }
+  // Powers applied to the maps (A·w repeatedly) cost N² per term instead of N³ per matrix power.
+  const auto a = self_attention.to(torch::kDouble);
+  auto carried = maps.to(torch::kDouble).t().contiguous();  // [N, K]
+  auto sum = torch::zeros_like(carried);
+  const auto coefficients = series_coefficients(passes, series);
+  for (std::size_t k = 1; k < coefficients.size(); ++k) {
+    carried = torch::matmul(a, carried);
+    if (coefficients[k] != 0.0) sum += carried * coefficients[k];
+  }
+  return (sum / static_cast<double>(passes)).t().to(torch::kFloat).contiguous();
+}
 
 std::vector<int> find_token_positions(const std::vector<int>& prompt_tokens, const std::vector<int>& phrase_tokens) {
   std::vector<int> positions;
@@ -83,11 +189,17 @@ std::vector<int> find_token_positions(const std::vector<int>& prompt_tokens, con
 
 std::vector<torch::Tensor> masks_from_attention(const std::vector<attention::RecordedMap>& maps, int row,
                                                 const std::vector<std::vector<int>>& subject_tokens,
-                                                const AttentionMaskOptions& options) {
+                                                const AttentionMaskOptions& options,
+                                                const std::vector<attention::RecordedMap>& self_maps) {
   if (maps.empty()) throw core::RunError("no cross-attention map was recorded: cannot build masks from attention");
+  check_passes(options.self_attention_passes, 0);
+  const auto partners = options.self_attention_passes > 0
+                            ? pair_self_maps(maps, self_maps, options.self_attention_passes)
+                            : std::vector<const attention::RecordedMap*>{};
   const auto subjects = static_cast<std::int64_t>(subject_tokens.size());
   auto sums = torch::zeros({subjects + 1, options.height, options.width}, torch::kFloat);
-  for (const auto& recorded : maps) {
+  for (std::size_t m = 0; m < maps.size(); ++m) {
+    const auto& recorded = maps[m];
     const auto& p = recorded.probabilities;  // [B, N, M]
     if (row < 0 || row >= p.size(0)) throw core::RunError("attention mask row " + std::to_string(row) + " is not in the batch");
     const auto tokens = p.size(2);
@@ -103,7 +215,14 @@ std::vector<torch::Tensor> masks_from_attention(const std::vector<attention::Rec
     };
     per_map.push_back(pick({options.background_token}));
     for (const auto& positions : subject_tokens) per_map.push_back(pick(positions));
-    const auto grid = torch::stack(per_map).view({subjects + 1, 1, recorded.height, recorded.width});
+    auto stacked = torch::stack(per_map);  // [S + 1, N]
+    if (!partners.empty()) {
+      // The token pick is a linear map of the columns, so refining the picked maps equals
+      // the reference's refining all 77 columns and picking afterwards.
+      stacked = refine_through_self_attention(self_attention_of_row(*partners[m], row), stacked,
+                                              options.self_attention_passes, options.self_attention_series);
+    }
+    const auto grid = stacked.view({subjects + 1, 1, recorded.height, recorded.width});
     sums += torch::nn::functional::interpolate(
                 grid, torch::nn::functional::InterpolateFuncOptions()
                           .size(std::vector<std::int64_t>{options.height, options.width})

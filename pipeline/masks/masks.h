@@ -26,6 +26,18 @@ class MaskProvider {
   virtual std::vector<torch::Tensor> masks(const core::Image& image, const std::vector<std::string>& keywords) = 0;
 };
 
+// How a map is carried through self-attention A (rows: queries, each summing to 1) in
+// DreamStory's fallback masks (hehuiguo/DreamStory, attention_processor/
+// DreamStoryAttnProcessor.py, DreamStoryAttnProcessor.self_cross_attn_sum_cg with
+// exponent_N = N, called per cross-attention layer on the scene row's head-averaged self-
+// and cross-attention of the same transformer block): the map becomes S(A)·m / N.
+// - kReleased: S as the released code computes it. Its running sum is the self-attention
+//   tensor itself, updated in place, so each new power is multiplied by the sum so far:
+//   total = A, power = A; N − 1 times: power = power·total, total += power. For N = 4
+//   S = A + A² + A³ + 2A⁴ + 2A⁵ + 2A⁶ + 2A⁷ + A⁸ (degree 2^(N−1)).
+// - kPowerMean: S = A + A² + … + A^N, the sum its comment ("sa^n * ca") describes.
+enum class SelfAttentionSeries { kReleased, kPowerMean };
+
 struct AttentionMaskOptions {
   int height = 64;            // output mask size (usually the image size)
   int width = 64;
@@ -35,7 +47,14 @@ struct AttentionMaskOptions {
   double min_area = 0.02;     // a non-empty mask smaller than this fraction of the image is
                               // dilated until it reaches it (bounded)
   int max_expansions = 8;
+  // Each map (background and subjects) is multiplied through the self-attention of its
+  // layer, step and row before resizing and normalisation: N passes of `series` (0: off,
+  // the cross-attention maps alone; the reference uses 4; at most kMaxSelfAttentionPasses).
+  int self_attention_passes = 0;
+  SelfAttentionSeries self_attention_series = SelfAttentionSeries::kReleased;
 };
+
+inline constexpr int kMaxSelfAttentionPasses = 8;
 
 // Masks from cross-attention maps recorded by attention::AttentionRecorder: for the batch
 // row `row`, each subject's map is the mean over its token positions (in the prompt that
@@ -44,9 +63,20 @@ struct AttentionMaskOptions {
 // pixel goes to the arg-max among background and subjects; then per subject morphology
 // clean-up and small-mask expansion, and overlaps removed (the higher normalised score
 // keeps a contested pixel). RunError if no map was recorded or a token is out of range.
+// With options.self_attention_passes > 0 every cross-attention map is first carried through
+// the self-attention map of the same step, transformer block, resolution and row from
+// `self_maps` (AttentionRecorder::self_maps(); the k-th cross map of a block pairs with its
+// k-th self map); RunError naming the layer, step or row when that self map is missing.
 std::vector<torch::Tensor> masks_from_attention(const std::vector<attention::RecordedMap>& maps, int row,
                                                 const std::vector<std::vector<int>>& subject_tokens,
-                                                const AttentionMaskOptions& options = {});
+                                                const AttentionMaskOptions& options = {},
+                                                const std::vector<attention::RecordedMap>& self_maps = {});
+
+// maps [K, N] carried through self-attention [N, N]: (S(A)·mᵀ)ᵀ / passes for each row m
+// (SelfAttentionSeries); float result. RunError on mismatched shapes, InputError if passes
+// is outside 1..kMaxSelfAttentionPasses.
+torch::Tensor refine_through_self_attention(const torch::Tensor& self_attention, const torch::Tensor& maps, int passes,
+                                            SelfAttentionSeries series = SelfAttentionSeries::kReleased);
 
 // The same from already aggregated score maps: scores [S + 1, H, W], row 0 the background.
 std::vector<torch::Tensor> masks_from_scores(const torch::Tensor& scores, const AttentionMaskOptions& options = {});
