@@ -14,7 +14,10 @@ namespace {
 
 const std::vector<std::string> kDreamStoryKeys = {"scene_prompt", "negative_prompt", "mmsa", "mmca", "masks",
                                                   "start_step", "start_layer", "dropout", "lambda", "kernel",
-                                                  "max_retries", "mask_seed"};
+                                                  "max_retries", "mask_seed", "mask_self_attention"};
+
+// The reference's exponent_N (DreamStoryAttnProcessor.__init__).
+constexpr int kReferenceSelfAttentionPasses = 4;
 
 // Reference: MMSA from layer 36 of SDXL's 70 transformer layers.
 constexpr double kReferenceStartLayerFraction = 36.0 / 70.0;
@@ -65,6 +68,7 @@ DreamStoryParams DreamStoryParams::parse(const nlohmann::json& params, const std
                                                                                       : attention::KernelChoice::kGrouped;
   parsed.max_retries = reader.integer("max_retries", 20, 0, 1000);
   parsed.mask_seed = reader.integer("mask_seed", 0, 0, 2147483647);
+  parsed.mask_self_attention = reader.flag("mask_self_attention", true);
   if (type == "dreamstory-no-mmsa") parsed.mmsa = false;
   if (type == "dreamstory-no-mmca") parsed.mmca = false;
   if (type == "dreamstory-no-masks") parsed.masks = false;
@@ -226,7 +230,11 @@ SystemOutput DreamStorySystem::scene(const SceneRequest& request) {
   masks::AttentionMaskOptions mask_options;
   mask_options.height = options_.height;
   mask_options.width = options_.width;
+  auto target_mask_options = mask_options;
+  if (params_.mask_self_attention) target_mask_options.self_attention_passes = kReferenceSelfAttentionPasses;
   const auto resolutions = mask_resolutions(*pipeline_, options_.width, options_.height);
+  // Conditional rows follow the S + 1 unconditional ones.
+  const int scene_row = 2 * subject_count + 1;
 
   SystemOutput output;
   std::map<int, attention::SubjectMasks> subject_masks;
@@ -237,12 +245,13 @@ SystemOutput DreamStorySystem::scene(const SceneRequest& request) {
     seed = retry_seed(request.seed, attempt);
     batch.noises.back() = pipeline_->initial_noise(seed, options_.width, options_.height);
     if (!params_.masks) break;
-    auto recorder = std::make_shared<attention::AttentionRecorder>(std::make_shared<attention::VanillaProcessor>(),
-                                                                   resolutions);
+    // Only the scene row's self-attention is kept: N² floats per layer and step.
+    auto recorder = std::make_shared<attention::AttentionRecorder>(
+        std::make_shared<attention::VanillaProcessor>(), resolutions,
+        attention::SelfAttentionRecording{params_.mask_self_attention, {scene_row}});
     const auto rehearsal = draw_batch(*pipeline_, batch, options_, recorder);
-    // Conditional rows follow the S + 1 unconditional ones.
-    const int scene_row = 2 * subject_count + 1;
-    const auto targets = masks::masks_from_attention(recorder->maps(), scene_row, scene_tokens, mask_options);
+    const auto targets =
+        masks::masks_from_attention(recorder->maps(), scene_row, scene_tokens, target_mask_options, recorder->self_maps());
     subject_masks.clear();
     missing.clear();
     output.side_images.clear();
@@ -278,6 +287,7 @@ SystemOutput DreamStorySystem::scene(const SceneRequest& request) {
                  {"mmsa", params_.mmsa},
                  {"mmca", params_.mmca},
                  {"masks", params_.masks},
+                 {"mask_self_attention", params_.masks && params_.mask_self_attention},
                  {"start_layer", msd->options().start_layer}};
   return output;
 }

@@ -20,6 +20,12 @@
 //   "kernel": "grouped" | "dense" (grouped; identical results)
 //   "max_retries": int (20)     subject-not-found retries
 //   "mask_seed": int (0)        seeds the dropout draws (mixed with the scene's seed)
+//   "mask_self_attention": bool (true)  the rehearsal's target masks carry each scene
+//        cross-attention map through the scene row's self-attention of the same block
+//        (4 passes of the released series, masks.h SelfAttentionSeries), as the
+//        reference's masks without a segmenter do (get_mask_by_2attention); false: the
+//        cross-attention maps alone. Portrait (source) masks never use it (the reference's
+//        source masks are cross-attention only).
 // Ablation types fix one of these: dreamstory-no-mmsa (mmsa false), -no-mmca (mmca
 // false), -no-masks (masks false), -no-rewrite (scene_prompt "prompt").
 #pragma once
@@ -54,6 +60,7 @@ struct DreamStoryParams {
   attention::KernelChoice kernel = attention::KernelChoice::kGrouped;
   int max_retries = 20;
   int mask_seed = 0;
+  bool mask_self_attention = true;
 
   // `type` names the params in errors ("dreamstory", "dreamstory-no-mmsa", ...); an
   // ablation's fixed key may not be set in its params (InputError).

@@ -142,6 +142,53 @@ TEST(DreamStoryTest, ParamsHaveDefaultsAndErrorsNameTheField) {
   EXPECT_NE(message({{"lamda", 0.5}}, "dreamstory").find("lambda"), std::string::npos);
 }
 
+// mask_self_attention (default on, as the reference's masks without a segmenter): the
+// rehearsal's target masks go through the scene row's self-attention; source masks do not.
+TEST(DreamStoryTest, MaskSelfAttentionRefinesTargetMasksOnly) {
+  EXPECT_TRUE(DreamStoryParams::parse(nlohmann::json::object()).mask_self_attention);
+  EXPECT_FALSE(DreamStoryParams::parse({{"mask_self_attention", false}}).mask_self_attention);
+  try {
+    DreamStoryParams::parse({{"mask_self_attention", "yes"}});
+    FAIL() << "a string was accepted as mask_self_attention";
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("system.params.mask_self_attention"), std::string::npos) << e.what();
+  }
+
+  const auto story = two_subject_plan();
+  // No retries: both draw the same rehearsal, so only the masks' maths differs.
+  auto on = create_system("dreamstory", {{"max_retries", 0}}, tiny_model());
+  auto off = create_system("dreamstory", {{"max_retries", 0}, {"mask_self_attention", false}}, tiny_model());
+  const auto drawn = portraits(*on, story);
+  const SceneRequest request{&story, 0, 7, drawn};
+  const auto refined = on->scene(request);
+  const auto plain = off->scene(request);
+  EXPECT_EQ(refined.info["mask_self_attention"], true);
+  EXPECT_EQ(plain.info["mask_self_attention"], false);
+  EXPECT_TRUE(on->scene(request).image == refined.image);  // still deterministic
+  const auto targets_on = side_images_of_kind(refined, "mask");
+  const auto targets_off = side_images_of_kind(plain, "mask");
+  ASSERT_EQ(targets_on.size(), 2u);
+  ASSERT_EQ(targets_off.size(), 2u);
+  const auto a = masks::image_to_mask(targets_on[0]->image);
+  const auto b = masks::image_to_mask(targets_on[1]->image);
+  EXPECT_FALSE((a & b).any().item<bool>());
+  bool any_target_differs = false;
+  for (std::size_t i = 0; i < 2; ++i) {
+    any_target_differs |= !(targets_on[i]->image == targets_off[i]->image);
+  }
+  EXPECT_TRUE(any_target_differs) << "the self-attention pass left both target masks unchanged";
+  const auto sources_on = side_images_of_kind(refined, "source_mask");
+  const auto sources_off = side_images_of_kind(plain, "source_mask");
+  ASSERT_EQ(sources_on.size(), 2u);
+  ASSERT_EQ(sources_off.size(), 2u);
+  // Recording self-attention leaves the rehearsal as it was; sources are cross-attention only.
+  EXPECT_TRUE(side_images_of_kind(refined, "rehearsal")[0]->image == side_images_of_kind(plain, "rehearsal")[0]->image);
+  for (std::size_t i = 0; i < 2; ++i) EXPECT_TRUE(sources_on[i]->image == sources_off[i]->image) << i;
+  // Without masks there is no rehearsal and nothing to refine.
+  auto no_masks = create_system("dreamstory-no-masks", nlohmann::json::object(), tiny_model());
+  EXPECT_EQ(no_masks->scene(request).info["mask_self_attention"], false);
+}
+
 TEST(DreamStoryTest, MissingPortraitIsARunError) {
   auto system = create_system("dreamstory", nlohmann::json::object(), tiny_model());
   const auto story = two_subject_plan();
