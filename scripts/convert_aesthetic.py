@@ -17,9 +17,7 @@ Usage:
 Prints the input width IN (768 = CLIP ViT-L/14 image embeddings, what dsbench scores).
 """
 import argparse
-import json
 import os
-import struct
 import sys
 import tempfile
 
@@ -27,7 +25,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
-from safetensors_writer import write_safetensors  # noqa: E402  (F32, names sorted)
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402  (F32 by default, names sorted)
 
 LINEAR_INDICES = (0, 2, 4, 6, 7)
 RELU_VARIANT_INDICES = (0, 3, 6, 9, 11)
@@ -85,26 +83,8 @@ def check(sd, origin):
 def convert(path, out):
     sd = load_state_dict(path)
     input_size = check(sd, path)
-    tmp = out + ".tmp"
-    write_safetensors(tmp, {k: v.float() for k, v in sd.items()})
-    os.replace(tmp, out)
+    write_safetensors(out, {k: v.float() for k, v in sd.items()})
     return input_size
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        size = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(size))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] != "F32":
-            raise ConversionError(f"{path}: {name} is {info['dtype']}, expected F32")
-        begin, end = info["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=torch.float32).reshape(info["shape"])
-    return out
 
 
 def self_test():
@@ -135,7 +115,7 @@ def self_test():
         for source, want, want_input in good:
             out = os.path.join(tmp, "out.safetensors")
             input_size = convert(source, out)
-            got = read_safetensors(out)
+            got = read_safetensors(out, {"F32"})
             name = os.path.basename(source)
             if input_size != want_input:
                 failures.append(f"{name}: input {input_size}, expected {want_input}")

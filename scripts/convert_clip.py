@@ -22,14 +22,15 @@ Prints the model name the shapes belong to (clip_vitb16, clip_vitb32, clip_vitl1
 tiny-* test shape); pass that name with the file to dsbench.
 """
 import argparse
-import json
 import os
 import re
-import struct
 import sys
 import tempfile
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 IGNORED = re.compile(r"^(input_resolution|context_length|vocab_size)$|position_ids$")
 # (vision width, patch, vision layers, embedding, text width) -> dsbench model name
@@ -38,7 +39,6 @@ KNOWN = {
     (768, 32, 12, 512, 512): "clip_vitb32",
     (1024, 14, 24, 768, 768): "clip_vitl14",
 }
-DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
 
 
 class ConversionError(Exception):
@@ -98,43 +98,6 @@ def identify(sd, origin):
                           f"({', '.join(sorted(KNOWN.values()))})")
 
 
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        dtype = DTYPES.get(t.dtype)
-        if dtype is None:
-            raise ConversionError(f"{name}: unsupported dtype {t.dtype}")
-        data = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-    os.replace(tmp, path)
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        size = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(size))
-        data = f.read()
-    types = {"F32": torch.float32, "F16": torch.float16, "F64": torch.float64, "I64": torch.int64}
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=types[info["dtype"]]).reshape(info["shape"])
-    return out
-
-
 def convert(path, out, float32=False):
     sd = load_state_dict(path)
     layout, model = identify(sd, path)
@@ -145,7 +108,7 @@ def convert(path, out, float32=False):
         if not tensor.is_floating_point():
             raise ConversionError(f"{path}: tensor {key} has dtype {tensor.dtype}; CLIP weights are floating point")
         kept[key] = tensor.float() if float32 else tensor
-    write_safetensors(out, kept)
+    write_safetensors(out, kept, keep_dtype=True)
     return layout, model, len(kept)
 
 
@@ -237,7 +200,7 @@ def main():
         parser.error("--input and --out are required (or --self-test)")
     try:
         layout, model, count = convert(args.input, args.out, args.float32)
-    except (ConversionError, OSError) as error:
+    except (ConversionError, OSError, ValueError) as error:  # ValueError: a dtype safetensors cannot hold
         print(f"convert_clip.py: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}: {count} tensors, {layout} layout, model {model}")

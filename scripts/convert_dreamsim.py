@@ -25,11 +25,13 @@ import argparse
 import json
 import os
 import re
-import struct
 import sys
 import tempfile
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 MODELS = {
     "ensemble": ["dino_vitb16", "clip_vitb16", "open_clip_vitb16"],
@@ -51,7 +53,10 @@ def expected_keys(name, depth):
 
 def load_any(path):
     if path.endswith(".safetensors"):
-        return read_safetensors(path)
+        try:
+            return read_safetensors(path, {"F32"})
+        except ValueError as error:
+            sys.exit(str(error))
     return torch.load(path, map_location="cpu")
 
 
@@ -121,46 +126,12 @@ def to_dsbench(name, sd, origin):
     return out
 
 
-def write_safetensors(path, tensors):
-    header, blobs, offset = {"__metadata__": {"format": "dsbench-dreamsim"}}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-    os.replace(tmp, path)
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        length = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(length))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] != "F32":
-            sys.exit(f"{path}: {name} has dtype {info['dtype']}, only F32 is read here")
-        begin, end = info["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=torch.float32).reshape(info["shape"])
-    return out
-
-
 def convert_backbone(name, base, lora, out_dir):
     sd = base_state_dict(base)
     merged = merge_lora(sd, lora, base) if lora else 0
     tensors = to_dsbench(name, sd, base)
     os.makedirs(out_dir, exist_ok=True)
-    write_safetensors(os.path.join(out_dir, name + ".safetensors"), tensors)
+    write_safetensors(os.path.join(out_dir, name + ".safetensors"), tensors, metadata={"format": "dsbench-dreamsim"})
     print(f"{name}: {len(tensors)} tensors, {merged} LoRA pairs merged -> {os.path.join(out_dir, name + '.safetensors')}")
 
 
@@ -209,7 +180,7 @@ def self_test():
         torch.save(lora, os.path.join(tmp, "clip_vitb16_single_lora", "adapter_model.bin"))
         base_file, lora_dir = find_release_files(tmp, "clip_vitb16", True)
         convert_backbone("clip_vitb16", base_file, lora_dir, os.path.join(tmp, "out"))
-        converted = read_safetensors(os.path.join(tmp, "out", "clip_vitb16.safetensors"))
+        converted = read_safetensors(os.path.join(tmp, "out", "clip_vitb16.safetensors"), {"F32"})
         expected = dict(target, **{"patch_embed.proj.bias": torch.zeros(width)})
         assert sorted(converted) == sorted(expected), sorted(set(converted) ^ set(expected))
         for key, value in expected.items():
