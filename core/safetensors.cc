@@ -294,4 +294,14 @@ std::uint16_t float_to_half(float value) {
   return static_cast<std::uint16_t>(sign | (rounded >> 13));
 }
 
+std::map<std::string, OwnedTensor> read_all(const std::filesystem::path& path) {
+  const auto file = File::open(path);
+  std::map<std::string, OwnedTensor> tensors;
+  for (const auto& name : file.names()) {
+    const auto& view = file.tensor(name);
+    tensors.emplace(name, OwnedTensor{view.dtype, view.shape, {view.data, view.data + view.bytes}});
+  }
+  return tensors;
+}
+
 }  // namespace dsbench::core::safetensors

@@ -66,6 +66,10 @@ std::string serialize(const std::map<std::string, OwnedTensor>& tensors,
 void write(const std::filesystem::path& path, const std::map<std::string, OwnedTensor>& tensors,
            const std::map<std::string, std::string>& metadata = {});
 
+// Every tensor of a file, copied out of the mapping (for editing and writing back);
+// errors as File::open.
+std::map<std::string, OwnedTensor> read_all(const std::filesystem::path& path);
+
 // IEEE half / bfloat16 <-> float conversions (round-to-nearest-even on the way down).
 float half_to_float(std::uint16_t bits);
 float bf16_to_float(std::uint16_t bits);

@@ -63,6 +63,22 @@ TEST(Safetensors, RoundTripKeepsNamesShapesValuesAndMetadata) {
   fs::remove(path);
 }
 
+TEST(Safetensors, ReadAllCopiesEveryTensorOutOfTheFile) {
+  const fs::path path = temp_file("read_all.safetensors");
+  const std::map<std::string, OwnedTensor> written{{"b.weight", f32({2, 2}, {1, 2, 3, 4})},
+                                                   {"a.bias", f32({3}, {-1, 0.5f, 7})}};
+  write(path, written);
+  const auto read = read_all(path);
+  fs::remove(path);  // the copies outlive the file
+  ASSERT_EQ(read.size(), 2u);
+  for (const auto& [name, tensor] : written) {
+    EXPECT_EQ(read.at(name).dtype, tensor.dtype) << name;
+    EXPECT_EQ(read.at(name).shape, tensor.shape) << name;
+    EXPECT_EQ(read.at(name).data, tensor.data) << name;
+  }
+  EXPECT_THROW(read_all(path), InputError);
+}
+
 // Bytes as the reference Python library writes them for {"x": torch.tensor([1., 2.])}:
 // header '{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' padded to 8-byte alignment.
 TEST(Safetensors, ReadsReferenceLayout) {

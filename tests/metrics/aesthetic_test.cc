@@ -31,19 +31,6 @@ torch::Tensor case_tensor(const std::string& name) {
   return diffusion::to_tensor(cases.tensor(name));
 }
 
-Checkpoint read_checkpoint(const fs::path& file) {
-  const auto opened = st::File::open(file);
-  Checkpoint tensors;
-  for (const auto& name : opened.names()) {
-    const auto& view = opened.tensor(name);
-    st::OwnedTensor owned;
-    owned.dtype = view.dtype;
-    owned.shape = view.shape;
-    owned.data.assign(view.data, view.data + view.bytes);
-    tensors.emplace(name, std::move(owned));
-  }
-  return tensors;
-}
 
 // The InputError message of loading `checkpoint` (written to a temporary file) as input 16.
 std::string load_error(const Checkpoint& checkpoint) {
@@ -126,7 +113,7 @@ TEST(Aesthetic, RandomWeightsAreSeededAndSayRandom) {
 }
 
 TEST(Aesthetic, LoadingNamesMissingMisShapedAndUnexpectedKeys) {
-  const auto original = read_checkpoint(weights_file(16));
+  const auto original = st::read_all(weights_file(16));
 
   auto missing = original;
   missing.erase("layers.7.bias");

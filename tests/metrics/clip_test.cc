@@ -35,19 +35,6 @@ nlohmann::json expected() {
   return nlohmann::json::parse(in);
 }
 
-Checkpoint read_checkpoint(const fs::path& file) {
-  const auto opened = st::File::open(file);
-  Checkpoint tensors;
-  for (const auto& name : opened.names()) {
-    const auto& view = opened.tensor(name);
-    st::OwnedTensor owned;
-    owned.dtype = view.dtype;
-    owned.shape = view.shape;
-    owned.data.assign(view.data, view.data + view.bytes);
-    tensors.emplace(name, std::move(owned));
-  }
-  return tensors;
-}
 
 st::OwnedTensor f32_tensor(std::vector<std::int64_t> shape, const std::vector<float>& values) {
   st::OwnedTensor owned;
@@ -88,7 +75,7 @@ class ClipTest : public ::testing::Test {
 
   // A loadable copy of a fixture layout ("hf" / "openai"), after `edit`.
   fs::path layout_file(const std::string& layout, const std::function<void(Checkpoint&)>& edit = {}) {
-    auto tensors = read_checkpoint(kFixtures / (layout + ".safetensors"));
+    auto tensors = st::read_all(kFixtures / (layout + ".safetensors"));
     tensors[layout == "hf" ? kHfTokenKey : kOpenAiTokenKey] = full_token_embedding();
     if (edit) edit(tensors);
     const auto file = directory_ / (layout + ".safetensors");
@@ -232,7 +219,7 @@ TEST_F(ClipTest, MisShapedKeyIsNamedWithTheFile) {
 
 TEST_F(ClipTest, UnexpectedKeysAreErrorsButBookkeepingKeysAreIgnored) {
   // The fixtures carry logit_scale (both) and transformers' int64 position_ids (hf).
-  EXPECT_TRUE(read_checkpoint(kFixtures / "hf.safetensors").count("text_model.embeddings.position_ids"));
+  EXPECT_TRUE(st::read_all(kFixtures / "hf.safetensors").count("text_model.embeddings.position_ids"));
   const auto file = layout_file("hf", [](Checkpoint& c) {
     c["vision_model.encoder.layers.2.layer_norm1.weight"] = f32_tensor({32}, std::vector<float>(32, 1.0f));
   });
