@@ -10,7 +10,7 @@
 
 #include "core/files.h"
 #include "core/image.h"
-#include "datasets/dataset.h"
+#include "tests/metrics/one_subject_dataset.h"
 #include "tests/support/run_command.h"
 
 namespace dsbench::evaluation {
@@ -41,20 +41,10 @@ class EvalCliTest : public ::testing::Test {
     for (int n = 0; n < 3; ++n) {
       core::write_png_atomic(dir / ("scene_0" + std::to_string(n) + ".png"), scene_image(10 * n, n != 2));
     }
-    datasets::Dataset dataset;
-    dataset.name = "cli";
-    datasets::Story story;
-    story.id = "tale";
-    story.category = "fairy-tale";
-    story.subjects.push_back({"Red", "tile", "a red tile", "red tile"});
-    for (int n = 0; n < 3; ++n) {
-      datasets::Scene scene;
-      scene.prompt = "Red on a plain background, scene " + std::to_string(n);
-      scene.subjects = {0};
-      story.scenes.push_back(scene);
-    }
-    dataset.stories.push_back(story);
-    datasets::write_jsonl_dataset(dataset, root_ / "dataset");
+    std::vector<std::string> prompts;
+    for (int n = 0; n < 3; ++n) prompts.push_back("Red on a plain background, scene " + std::to_string(n));
+    dsbench::testing::write_one_subject_dataset(root_ / "dataset", "tale", "fairy-tale",
+                                                {"Red", "tile", "a red tile", "red tile"}, prompts);
     // A detector answering every request with the object's box.
     core::write_file_atomic(root_ / "detector.sh",
                             "sed -n 's/.*\"id\":\"\\([^\"]*\\)\".*/{\"id\":\"\\1\",\"detections\":[{\"query\":"

@@ -18,6 +18,7 @@
 #include "metrics/clip.h"
 #include "metrics/distance.h"
 #include "metrics/dreamsim.h"
+#include "tests/metrics/one_subject_dataset.h"
 
 namespace dsbench::evaluation {
 namespace {
@@ -87,20 +88,10 @@ class DetectorEvaluationTest : public ::testing::Test {
     core::write_png_atomic(dir / "scene_02.png", with_object(80, 60, 90, object(3), 30, 10));
     core::write_png_atomic(dir / "scene_03.png", filled(80, 60, 90));  // nobody there
 
-    datasets::Dataset dataset;
-    dataset.name = "constructed";
-    datasets::Story story;
-    story.id = "story1";
-    story.category = "constructed";
-    story.subjects.push_back({"Stripy", "stripes", "a striped tile", "striped tile"});
-    for (int n = 0; n < 4; ++n) {
-      datasets::Scene scene;
-      scene.prompt = "Stripy in scene " + std::to_string(n);
-      scene.subjects = {0};
-      story.scenes.push_back(scene);
-    }
-    dataset.stories.push_back(story);
-    datasets::write_jsonl_dataset(dataset, root_ / "dataset");
+    std::vector<std::string> prompts;
+    for (int n = 0; n < 4; ++n) prompts.push_back("Stripy in scene " + std::to_string(n));
+    dsbench::testing::write_one_subject_dataset(root_ / "dataset", "story1", "constructed",
+                                                {"Stripy", "stripes", "a striped tile", "striped tile"}, prompts);
 
     core::write_file_atomic(root_ / "detector.py", kDetectorScript);
     options_.model = "tiny-ensemble";
