@@ -18,6 +18,7 @@
 #include "metrics/clip.h"
 #include "metrics/distance.h"
 #include "metrics/dreamsim.h"
+#include "tests/metrics/constructed_images.h"
 #include "tests/metrics/one_subject_dataset.h"
 
 namespace dsbench::evaluation {
@@ -27,27 +28,15 @@ namespace fs = std::filesystem;
 
 const char* kPython = "/usr/bin/python3";
 
-core::Image filled(int w, int h, std::uint8_t value) {
-  core::Image image(w, h, 3);
-  std::fill(image.pixels.begin(), image.pixels.end(), value);
-  return image;
-}
+core::Image filled(int w, int h, std::uint8_t value) { return dsbench::testing::filled(w, h, 3, value); }
 
-// A 24x24 object: diagonal stripes in colours set by `tone` (no pixel equals a background).
-core::Image object(int tone) {
-  core::Image image(24, 24, 3);
-  for (int y = 0; y < 24; ++y)
-    for (int x = 0; x < 24; ++x)
-      for (int c = 0; c < 3; ++c)
-        image.at(y, x, c) = static_cast<std::uint8_t>(((x + y * (tone + 1)) / 4 % 2) ? 40 * c + tone + 3 : 250 - 60 * c);
-  return image;
-}
+// The striped object with its dark stripes at 3 and up: more than the test detector's
+// tolerance (10) away from every background used here (10, 90, 255).
+core::Image object(int tone) { return dsbench::testing::striped_object(tone, 3); }
 
 core::Image with_object(int w, int h, std::uint8_t background, const core::Image& piece, int x0, int y0) {
   auto image = filled(w, h, background);
-  for (int y = 0; y < piece.height; ++y)
-    for (int x = 0; x < piece.width; ++x)
-      for (int c = 0; c < 3; ++c) image.at(y0 + y, x0 + x, c) = piece.at(y, x, c);
+  dsbench::testing::paste(image, nullptr, piece, x0, y0);
   return image;
 }
 

@@ -11,35 +11,17 @@
 #include "harness/evaluation/evaluation.h"
 #include "metrics/distance.h"
 #include "metrics/dreamsim.h"
+#include "tests/metrics/constructed_images.h"
 
 namespace dsbench::evaluation {
 namespace {
 
 namespace fs = std::filesystem;
 
-core::Image filled(int w, int h, int channels, std::uint8_t value) {
-  core::Image image(w, h, channels);
-  std::fill(image.pixels.begin(), image.pixels.end(), value);
-  return image;
-}
+using dsbench::testing::filled;
+using dsbench::testing::paste;
 
-// A 24x24 object: diagonal stripes in colours set by `tone`.
-core::Image object(int tone) {
-  core::Image image(24, 24, 3);
-  for (int y = 0; y < 24; ++y)
-    for (int x = 0; x < 24; ++x)
-      for (int c = 0; c < 3; ++c)
-        image.at(y, x, c) = static_cast<std::uint8_t>(((x + y * (tone + 1)) / 4 % 2) ? 40 * c + tone : 250 - 60 * c);
-  return image;
-}
-
-void paste(core::Image& target, core::Image* mask, const core::Image& piece, int x0, int y0) {
-  for (int y = 0; y < piece.height; ++y)
-    for (int x = 0; x < piece.width; ++x) {
-      for (int c = 0; c < 3; ++c) target.at(y0 + y, x0 + x, c) = piece.at(y, x, c);
-      if (mask) mask->at(y0 + y, x0 + x, 0) = 255;
-    }
-}
+core::Image object(int tone) { return dsbench::testing::striped_object(tone); }
 
 class EvaluationTest : public ::testing::Test {
  protected:
