@@ -99,62 +99,69 @@ BoxFinder::BoxFinder(store::Store& store, DetectorSettings settings) : store_(st
 std::map<std::size_t, DetectedBoxes> BoxFinder::find(
     const std::vector<BoxRequest>& requests, const std::filesystem::path& output_dir,
     const std::function<const core::Image&(const store::ArtifactRow&)>& read) {
-  std::map<std::size_t, DetectedBoxes> found;
-  std::ostringstream threshold;
-  threshold << "v1-threshold-" << settings_.threshold;
+  std::ostringstream version;
+  version << "v1-threshold-" << settings_.threshold;
   const auto select = [&](const BoxRequest& request, const std::vector<metrics::Detection>& detections) {
     const auto& image = read(request.image);
     return metrics::select_subject_boxes(detections, request.queries, settings_.threshold, image.width, image.height);
   };
+  // The boxes of `indices` through the cache of `source_id`; the misses are answered in
+  // one call of `answer` (request index -> detections).
+  std::map<std::size_t, DetectedBoxes> found;
+  using Answer = std::function<std::map<std::size_t, std::vector<metrics::Detection>>(const std::vector<std::size_t>&)>;
+  const auto through_cache = [&](const std::vector<std::size_t>& indices, const std::string& source_id,
+                                 const std::string& source, const Answer& answer) {
+    std::vector<std::string> keys;
+    for (const auto i : indices) keys.push_back(request_key(requests[i]));
+    const auto cached = store_.get_embeddings(keys, source_id, version.str());
+    std::vector<std::size_t> missing;
+    std::map<std::size_t, std::string> key_of;
+    for (std::size_t k = 0; k < indices.size(); ++k) {
+      const auto i = indices[k];
+      if (cached[k]) {
+        if (auto boxes = decode(*cached[k], requests[i].queries.size())) {
+          found[i] = {std::move(*boxes), source};
+          continue;
+        }
+      }
+      missing.push_back(i);
+      key_of[i] = keys[k];
+    }
+    if (missing.empty()) return;
+    std::vector<store::Embedding> rows;
+    for (auto& [i, detections] : answer(missing)) {
+      auto boxes = select(requests[i], detections);
+      rows.push_back({key_of.at(i), encode(boxes)});
+      found[i] = {std::move(boxes), source};
+    }
+    store_.put_embeddings(rows, source_id, version.str());
+  };
 
-  // Imported detections: no cache needed beyond the file itself, but the image size is.
-  std::vector<std::size_t> for_detector;
+  // Imported detections answer the images they list; the detector the others.
+  std::vector<std::size_t> in_file, for_detector;
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    const auto answer = file_answers_.find(requests[i].image.path);
-    if (answer == file_answers_.end()) {
-      if (detector_) for_detector.push_back(i);
-      continue;
-    }
-    std::vector<std::string> key{request_key(requests[i])};
-    const auto cached = store_.get_embeddings(key, file_id_, threshold.str());
-    if (cached[0]) {
-      if (auto boxes = decode(*cached[0], requests[i].queries.size())) {
-        found[i] = {std::move(*boxes), "detections-file"};
-        continue;
+    if (file_answers_.count(requests[i].image.path)) in_file.push_back(i);
+    else if (detector_) for_detector.push_back(i);
+  }
+  if (!in_file.empty()) {
+    through_cache(in_file, file_id_, "detections-file", [&](const std::vector<std::size_t>& missing) {
+      std::map<std::size_t, std::vector<metrics::Detection>> answers;
+      for (const auto i : missing) answers[i] = file_answers_.at(requests[i].image.path);
+      return answers;
+    });
+  }
+  if (!for_detector.empty()) {
+    through_cache(for_detector, detector_->id(), "detector", [&](const std::vector<std::size_t>& missing) {
+      std::vector<metrics::DetectionRequest> asks;
+      for (const auto i : missing) {
+        asks.push_back({request_key(requests[i]), output_dir / requests[i].image.path, requests[i].queries});
       }
-    }
-    auto boxes = select(requests[i], answer->second);
-    store_.put_embeddings({{key[0], encode(boxes)}}, file_id_, threshold.str());
-    found[i] = {std::move(boxes), "detections-file"};
+      const auto detected = detector_->detect(asks);
+      std::map<std::size_t, std::vector<metrics::Detection>> answers;
+      for (const auto i : missing) answers[i] = detected.at(request_key(requests[i]));
+      return answers;
+    });
   }
-  if (for_detector.empty()) return found;
-
-  std::vector<std::string> keys;
-  for (const auto i : for_detector) keys.push_back(request_key(requests[i]));
-  const auto cached = store_.get_embeddings(keys, detector_->id(), threshold.str());
-  std::vector<metrics::DetectionRequest> asks;
-  std::vector<std::size_t> asked;
-  for (std::size_t k = 0; k < for_detector.size(); ++k) {
-    const auto i = for_detector[k];
-    if (cached[k]) {
-      if (auto boxes = decode(*cached[k], requests[i].queries.size())) {
-        found[i] = {std::move(*boxes), "detector"};
-        continue;
-      }
-    }
-    asks.push_back({keys[k], output_dir / requests[i].image.path, requests[i].queries});
-    asked.push_back(k);
-  }
-  if (asks.empty()) return found;
-  const auto answers = detector_->detect(asks);
-  std::vector<store::Embedding> rows;
-  for (const auto k : asked) {
-    const auto i = for_detector[k];
-    auto boxes = select(requests[i], answers.at(keys[k]));
-    rows.push_back({keys[k], encode(boxes)});
-    found[i] = {std::move(boxes), "detector"};
-  }
-  store_.put_embeddings(rows, detector_->id(), threshold.str());
   return found;
 }
 
