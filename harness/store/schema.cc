@@ -138,6 +138,17 @@ CREATE TABLE embedding_cache (
   PRIMARY KEY (image_sha256, model, preprocessing)
 ) WITHOUT ROWID;
 )sql",
+      // 2: content digests of weight files, memoised by (path, size, mtime) so that a
+      // model's cache identity follows its bytes without rehashing gigabytes each time.
+      R"sql(
+CREATE TABLE file_digests (
+  path TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  PRIMARY KEY (path, bytes, mtime_ns)
+) WITHOUT ROWID;
+)sql",
   };
   return steps;
 }

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/errors.h"
+#include "core/hashing.h"
 #include "harness/store/schema.h"
 #include "harness/store/sqlite.h"
 
@@ -856,6 +857,34 @@ void Store::put_embeddings(const std::vector<Embedding>& embeddings, const std::
     statement.run();
   }
   transaction.commit();
+}
+
+std::string Store::file_sha256(const std::filesystem::path& file) {
+  std::error_code error;
+  const auto absolute = std::filesystem::absolute(file, error).lexically_normal().string();
+  struct stat status {};
+  if (error || ::stat(absolute.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) {
+    throw core::InputError(core::Location{file.string(), 0, ""}, "a readable regular file");
+  }
+  const auto bytes = static_cast<std::int64_t>(status.st_size);
+  const auto mtime_ns = static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 + status.st_mtim.tv_nsec;
+  {
+    std::lock_guard lock(impl_->mutex);
+    sql::Statement statement(impl_->db(),
+                             "SELECT sha256 FROM file_digests WHERE path = ?1 AND bytes = ?2 AND mtime_ns = ?3");
+    statement.bind(1, absolute).bind(2, bytes).bind(3, mtime_ns);
+    if (statement.step()) return statement.text(0);
+  }
+  const std::string digest = core::sha256_file(absolute);  // outside the lock: gigabytes take seconds
+  std::lock_guard lock(impl_->mutex);
+  sql::Transaction transaction(impl_->db());
+  sql::Statement statement(impl_->db(),
+                           "INSERT INTO file_digests (path, bytes, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4) "
+                           "ON CONFLICT (path, bytes, mtime_ns) DO UPDATE SET sha256 = excluded.sha256");
+  statement.bind(1, absolute).bind(2, bytes).bind(3, mtime_ns).bind(4, digest);
+  statement.run();
+  transaction.commit();
+  return digest;
 }
 
 // ---- director calls ----

@@ -253,6 +253,10 @@ class Store {
   void put_embeddings(const std::vector<Embedding>& embeddings, const std::string& model,
                       const std::string& preprocessing);
 
+  // SHA-256 of a file's content, memoised by (absolute path, size, modification time):
+  // a rewritten file misses and is hashed again.
+  std::string file_sha256(const std::filesystem::path& file);
+
   // Director calls (the SQLite CallStore below reads and writes these).
   std::optional<director::RecordedCall> find_director_call(const std::string& request_hash) const;
   void record_director_call(const director::RecordedCall& call, std::optional<RunId> run);

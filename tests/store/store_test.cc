@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/hashing.h"
 #include "harness/store/store.h"
 #include "tests/store/postgres_server.h"
 
@@ -385,6 +386,32 @@ TEST_P(StoreTest, EmbeddingCacheRoundTrip) {
   EXPECT_FALSE(found[1]);
   EXPECT_EQ(*found[2], std::vector<float>{-1.0f});
   EXPECT_FALSE(store.get_embeddings({"aa"}, "dreamsim-tiny", "v2")[0]);  // other preprocessing
+}
+
+TEST_P(StoreTest, FileDigestsFollowTheBytesAndAreMemoisedBySizeAndTime) {
+  const std::string where = location("s.sqlite");
+  Store store = Store::open(where);
+  const fs::path file = dir_ / "weights.safetensors";
+  const auto write = [&](const std::string& bytes) {
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  write("abc");
+  const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";  // FIPS 180-2
+  EXPECT_EQ(store.file_sha256(file), abc);
+  // Same size and modification time: the memo answers without reading the file (what
+  // keeps a second evaluation from rehashing gigabytes of weights).
+  const auto stamp = fs::last_write_time(file);
+  write("abd");
+  fs::last_write_time(file, stamp);
+  EXPECT_EQ(store.file_sha256(file), abc);
+  // A rewrite that moves the time (as every real rewrite does) is hashed again, and the
+  // memo is the store's: a second connection sees it.
+  fs::last_write_time(file, stamp + std::chrono::seconds(5));
+  Store other = Store::open(again(where));
+  EXPECT_EQ(other.file_sha256(file), core::sha256_hex("abd"));
+  EXPECT_EQ(store.file_sha256(file), core::sha256_hex("abd"));
+  EXPECT_THROW(store.file_sha256(dir_ / "absent.safetensors"), core::InputError);
+  EXPECT_THROW(store.file_sha256(dir_), core::InputError);  // a folder is not a weights file
 }
 
 TEST_P(StoreTest, DirectorCallStoreRoundTripsThroughItsOwnConnection) {
