@@ -8,6 +8,8 @@
 
 #include "core/errors.h"
 #include "core/safetensors.h"
+#include "metrics/checkpoint_reader.h"
+#include "metrics/dreamsim.h"
 #include "metrics/resize.h"
 #include "pipeline/diffusion/clip_tokenizer.h"
 #include "pipeline/diffusion/weights.h"
@@ -77,78 +79,14 @@ ClipSpec clip_spec(const std::string& model) {
   return spec;
 }
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-  return text + "]";
+using Values = NamedValues;
+
+// Not weights of the towers: the contrastive temperature, transformers' position id
+// buffers, the hyper-parameters OpenAI's JIT archives keep in their state_dict.
+bool ignored_key(const std::string& key) {
+  return key == "logit_scale" || key.ends_with("position_ids") || key == "input_resolution" ||
+         key == "context_length" || key == "vocab_size";
 }
-
-std::string listing(const std::string& what, const std::vector<std::string>& names) {
-  constexpr std::size_t kListed = 10;
-  std::string text = std::to_string(names.size()) + " " + what + ": ";
-  for (std::size_t i = 0; i < names.size() && i < kListed; ++i) text += (i ? ", " : "") + names[i];
-  if (names.size() > kListed) text += ", ... (" + std::to_string(names.size() - kListed) + " more)";
-  return text;
-}
-
-// Reads the file's tensors by key with the shape the model needs, collecting every
-// missing, mis-shaped and unused key so that one InputError can name them all.
-class CheckpointReader {
- public:
-  explicit CheckpointReader(const fs::path& file) : file_(st::File::open(file)) {}
-
-  const st::File& file() const { return file_; }
-
-  // An undefined tensor when the key is absent or mis-shaped (recorded).
-  torch::Tensor take(const std::string& key, const std::vector<std::int64_t>& shape) {
-    used_.insert(key);
-    if (!file_.contains(key)) {
-      missing_.push_back(key);
-      return {};
-    }
-    const auto& view = file_.tensor(key);
-    const bool floating = view.dtype == st::DType::kF32 || view.dtype == st::DType::kF16 ||
-                          view.dtype == st::DType::kBF16 || view.dtype == st::DType::kF64;
-    if (view.shape != shape || !floating) {
-      mismatched_.push_back(key + ": file " + shape_text(view.shape) + " " + st::dtype_name(view.dtype) +
-                            ", expected " + shape_text(shape) + " float");
-      return {};
-    }
-    return diffusion::to_tensor(view).to(torch::kFloat32);
-  }
-
-  // InputError naming the file and every missing / mis-shaped / unexpected key.
-  void finish(const std::string& layout, const std::string& model) const {
-    std::vector<std::string> unexpected;
-    for (const auto& key : file_.names()) {
-      if (!used_.count(key) && !ignored(key)) unexpected.push_back(key);
-    }
-    if (missing_.empty() && mismatched_.empty() && unexpected.empty()) return;
-    std::string text;
-    for (const auto& [what, names] : {std::pair<std::string, const std::vector<std::string>*>{"missing", &missing_},
-                                      {"mis-shaped", &mismatched_},
-                                      {"unexpected", &unexpected}}) {
-      if (!names->empty()) text += (text.empty() ? "" : "; ") + listing(what, *names);
-    }
-    throw core::InputError(core::Location{file_.path().string(), 0, ""},
-                           "CLIP weights (" + layout + " layout) with the keys and shapes of " + model + ": " +
-                               text);
-  }
-
- private:
-  // Not weights of the towers: the contrastive temperature, transformers' position id
-  // buffers, the hyper-parameters OpenAI's JIT archives keep in their state_dict.
-  static bool ignored(const std::string& key) {
-    return key == "logit_scale" || key.ends_with("position_ids") || key == "input_resolution" ||
-           key == "context_length" || key == "vocab_size";
-  }
-
-  st::File file_;
-  std::set<std::string> used_;
-  std::vector<std::string> missing_, mismatched_;
-};
-
-using Values = std::map<std::string, torch::Tensor>;  // our parameter name -> value
 
 enum class Layout { hugging_face, openai };
 
@@ -280,19 +218,6 @@ Values text_values(CheckpointReader& in, Layout layout, const diffusion::ClipTex
   return v;
 }
 
-// Copies `values` into the module's parameters; every parameter must have a value (a
-// mapping gap here is our bug, not the user's file).
-void assign(torch::nn::Module& module, const Values& values, const std::string& prefix = "") {
-  torch::NoGradGuard no_grad;
-  for (auto& item : module.named_parameters()) {
-    const auto at = values.find(prefix + item.key());
-    if (at == values.end() || !at->second.defined()) {
-      throw std::logic_error("CLIP loader: no value for parameter " + prefix + item.key());
-    }
-    item.value().copy_(at->second);
-  }
-}
-
 // torchvision's CenterCrop offset: int(round((size - crop) / 2.0)) with Python's round,
 // which breaks ties to even.
 int centre_offset(int size, int crop) {
@@ -336,14 +261,15 @@ Clip Clip::load(const std::string& model, const fs::path& weights_file) {
     throw core::InputError(core::Location{weights_file.string(), 0, ""},
                            "a CLIP weights file (safetensors; scripts/convert_clip.py writes one)");
   }
-  CheckpointReader reader(weights_file);
+  CheckpointReader reader(weights_file, ignored_key);
   const auto layout = detect_layout(reader.file());
   const auto vision = vision_values(reader, layout, clip.vision_config_);
   const auto text = text_values(reader, layout, clip.text_config_, clip.embedding_size_);
-  reader.finish(layout == Layout::hugging_face ? "Hugging Face" : "OpenAI", model);
-  assign(*clip.vision_, vision);
-  assign(*clip.text_, text);
-  assign(*clip.text_projection_, text, "projection.");
+  reader.finish(std::string("CLIP weights (") + (layout == Layout::hugging_face ? "Hugging Face" : "OpenAI") +
+                " layout) with the keys and shapes of " + model);
+  assign_parameters(*clip.vision_, vision);
+  assign_parameters(*clip.text_, text);
+  assign_parameters(*clip.text_projection_, text, "projection.");
   return clip;
 }
 

@@ -2,7 +2,7 @@
 // CLIP (Radford et al. 2021) image and text towers for CLIP-T, the prompt-image score of
 // torchmetrics' CLIPScore: 100 * max(cos(image embedding, text embedding), 0).
 //
-// The image tower is metrics::VisionTransformer (metrics/dreamsim.h) with CLIP's layout
+// The image tower is metrics::VisionTransformer (metrics/vit.h) with CLIP's layout
 // (ln_pre, quick GELU, eps 1e-5, projection; the patch conv has no bias in CLIP, so ours
 // stays zero); the text tower is diffusion::ClipTextModel pooled at the first end-of-text
 // token, then text_projection (no bias). Embeddings are returned raw (not normalised).
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/image.h"
-#include "metrics/dreamsim.h"
+#include "metrics/vit.h"
 #include "pipeline/diffusion/clip_text_model.h"
 
 namespace dsbench::metrics {
