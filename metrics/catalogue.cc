@@ -6,6 +6,7 @@ const std::vector<MetricInfo>& metric_catalogue() {
   static const std::vector<MetricInfo> catalogue = {
       {"dreamsim_scene_portrait", false, "DreamSim distance", "whole scene vs the portraits of its subjects"},
       {"dnc_ds", true, "D&C-DS score", "MuDI detect-and-compare score of the scene's crops vs portrait crops"},
+      {"dnc_dino", true, "D&C-DINO score", "MuDI detect-and-compare score with DINOv2 mean-token embeddings"},
       {"dnc_ds_subject", false, "DreamSim distance", "per detected subject: scene crop vs portrait crop"},
       {"dnc_ds_subject_strict", false, "DreamSim distance", "as dnc_ds_subject, an undetected subject counting 1"},
       {"detection_rate", true, "fraction", "subjects found in the scene / subjects looked for"},

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/safetensors.h"
 #include "metrics/resize.h"
 #include "pipeline/diffusion/weights.h"
 
@@ -11,20 +12,6 @@ namespace dsbench::metrics {
 namespace {
 
 using torch::indexing::Slice;
-
-std::shared_ptr<torch::nn::Module> container(torch::nn::Module& parent, const std::string& name) {
-  return parent.register_module(name, std::make_shared<torch::nn::Module>());
-}
-
-torch::nn::LayerNorm layer_norm(int width, double eps) {
-  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(eps));
-}
-
-VitConfig dino_config(int patch) {
-  VitConfig config;
-  config.patch = patch;
-  return config;
-}
 
 VitConfig clip_config(int patch) {
   VitConfig config;
@@ -37,22 +24,38 @@ VitConfig clip_config(int patch) {
   return config;
 }
 
-VitConfig shrunk(VitConfig config) {
-  config.width = 32;
-  config.depth = 2;
-  config.heads = 2;
-  if (config.projection > 0) config.projection = 16;
+VitConfig with_feature(VitConfig config, Feature feature) {
+  config.feature = feature;
   return config;
 }
 
 BackboneSpec backbone_spec(const std::string& name) {
-  if (name == "dino_vitb16") return {name, dino_config(16), imagenet_normalisation()};
+  if (name == "dino_vitb16" || name == "synclr_vitb16") return {name, dino_vit_config(16), imagenet_normalisation()};
+  if (name == "dinov2_vitb14") return {name, dinov2_vit_config(), imagenet_normalisation()};
+  if (name == "dino_vitb16_patch") {
+    return {name, with_feature(dino_vit_config(16), Feature::cls_patch), imagenet_normalisation()};
+  }
+  if (name == "dinov2_vitb14_patch") {
+    return {name, with_feature(dinov2_vit_config(), Feature::cls_patch), imagenet_normalisation()};
+  }
   if (name == "clip_vitb16" || name == "open_clip_vitb16") return {name, clip_config(16), clip_normalisation()};
   if (name == "clip_vitb32" || name == "open_clip_vitb32") return {name, clip_config(32), clip_normalisation()};
   throw std::logic_error("unknown backbone " + name);
 }
 
 const std::string kTinyPrefix = "tiny-";
+
+std::string base_name(const std::string& model) {
+  return model.starts_with(kTinyPrefix) ? model.substr(kTinyPrefix.size()) : model;
+}
+
+// The released patch model's embedding: every token of the last block mean-centred and
+// L2-normalised on its own (normalize_embedding_patch), then CLS | mean of the patch tokens.
+torch::Tensor packaged_cls_patch(const torch::Tensor& tokens) {
+  const auto centred = tokens - tokens.mean(-1, true);
+  const auto normalised = centred / centred.norm(2, -1, true);
+  return torch::cat({normalised.index({Slice(), 0}), normalised.index({Slice(), Slice(1)}).mean(1)}, 1);
+}
 
 }  // namespace
 
@@ -61,67 +64,14 @@ Normalisation clip_normalisation() {
   return {{0.48145466f, 0.4578275f, 0.40821073f}, {0.26862954f, 0.26130258f, 0.27577711f}};
 }
 
-VisionTransformerImpl::VisionTransformerImpl(const VitConfig& config) : config_(config) {
-  if (config.image_size % config.patch != 0 || config.width % config.heads != 0) {
-    throw std::invalid_argument("ViT: image size must be a multiple of the patch, width of the heads");
-  }
-  const int tokens = 1 + (config.image_size / config.patch) * (config.image_size / config.patch);
-  cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, config.width}));
-  pos_embed_ = register_parameter("pos_embed", torch::zeros({1, tokens, config.width}));
-  patch_embed_ = container(*this, "patch_embed")->register_module(
-      "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, config.width, config.patch).stride(config.patch)));
-  if (config.pre_norm) pre_norm_ = register_module("pos_drop", layer_norm(config.width, config.eps));
-  const auto blocks = container(*this, "blocks");
-  for (int i = 0; i < config.depth; ++i) {
-    const auto module = container(*blocks, std::to_string(i));
-    Block block;
-    block.norm1 = module->register_module("norm1", layer_norm(config.width, config.eps));
-    const auto attn = container(*module, "attn");
-    block.qkv = attn->register_module("qkv", torch::nn::Linear(config.width, 3 * config.width));
-    block.attn_proj = attn->register_module("proj", torch::nn::Linear(config.width, config.width));
-    block.norm2 = module->register_module("norm2", layer_norm(config.width, config.eps));
-    const auto mlp = container(*module, "mlp");
-    const int hidden = config.width * config.mlp_ratio;
-    block.fc1 = mlp->register_module("fc1", torch::nn::Linear(config.width, hidden));
-    block.fc2 = mlp->register_module("fc2", torch::nn::Linear(hidden, config.width));
-    blocks_.push_back(block);
-  }
-  norm_ = register_module("norm", layer_norm(config.width, config.eps));
-  if (config.projection > 0) proj_ = register_parameter("proj", torch::zeros({config.width, config.projection}));
-}
-
-torch::Tensor VisionTransformerImpl::block_forward(Block block, torch::Tensor x) const {
-  const auto batch = x.size(0), tokens = x.size(1);
-  const int heads = config_.heads, head_dim = config_.width / config_.heads;
-  const auto qkv = block.qkv->forward(block.norm1->forward(x))
-                       .reshape({batch, tokens, 3, heads, head_dim})
-                       .permute({2, 0, 3, 1, 4});
-  const auto q = qkv[0] * (1.0 / std::sqrt(static_cast<double>(head_dim)));
-  const auto attention = torch::softmax(torch::matmul(q, qkv[1].transpose(-2, -1)), -1);
-  const auto mixed = torch::matmul(attention, qkv[2]).transpose(1, 2).reshape({batch, tokens, config_.width});
-  x = x + block.attn_proj->forward(mixed);
-  auto hidden = block.fc1->forward(block.norm2->forward(x));
-  hidden = config_.quick_gelu ? hidden * torch::sigmoid(1.702 * hidden) : torch::gelu(hidden);
-  return x + block.fc2->forward(hidden);
-}
-
-torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixels) {
-  const auto batch = pixels.size(0);
-  auto x = patch_embed_->forward(pixels).flatten(2).transpose(1, 2);
-  x = torch::cat({cls_token_.expand({batch, 1, config_.width}), x}, 1) + pos_embed_;
-  if (config_.pre_norm) x = pre_norm_->forward(x);
-  for (const auto& block : blocks_) x = block_forward(block, x);
-  if (config_.feature == Feature::cls) return x.index({Slice(), 0});
-  return torch::matmul(norm_->forward(x.index({Slice(), 0})), proj_);
-}
-
 std::vector<std::string> dreamsim_model_names() {
-  return {"ensemble", "dino_vitb16", "clip_vitb16", "open_clip_vitb16", "clip_vitb32", "open_clip_vitb32"};
+  return {"ensemble",      "dino_vitb16",   "clip_vitb16",       "open_clip_vitb16",   "clip_vitb32",
+          "open_clip_vitb32", "dinov2_vitb14", "synclr_vitb16", "dino_vitb16_patch", "dinov2_vitb14_patch"};
 }
 
 std::vector<BackboneSpec> dreamsim_backbones(const std::string& model) {
   const bool tiny = model.starts_with(kTinyPrefix);
-  const std::string base = tiny ? model.substr(kTinyPrefix.size()) : model;
+  const std::string base = base_name(model);
   const auto known = dreamsim_model_names();
   if (std::find(known.begin(), known.end(), base) == known.end()) {
     std::string list;
@@ -136,14 +86,14 @@ std::vector<BackboneSpec> dreamsim_backbones(const std::string& model) {
   std::vector<BackboneSpec> specs;
   for (const auto& name : names) {
     auto spec = backbone_spec(name);
-    if (tiny) spec.config = shrunk(spec.config);
+    if (tiny) spec.config = tiny_vit_config(spec.config);
     specs.push_back(spec);
   }
   return specs;
 }
 
-DreamSim::DreamSim(std::string model_id, std::vector<BackboneSpec> specs)
-    : model_id_(std::move(model_id)), specs_(std::move(specs)) {
+DreamSim::DreamSim(std::string model_id, const std::string& model)
+    : model_id_(std::move(model_id)), specs_(dreamsim_backbones(model)) {
   for (const auto& spec : specs_) {
     backbones_.emplace_back(spec.config);
     backbones_.back()->eval();
@@ -151,7 +101,8 @@ DreamSim::DreamSim(std::string model_id, std::vector<BackboneSpec> specs)
 }
 
 DreamSim DreamSim::load(const std::string& model, const std::filesystem::path& weights_dir) {
-  DreamSim dreamsim("dreamsim-" + model, dreamsim_backbones(model));
+  DreamSim dreamsim("dreamsim-" + model, model);
+  const std::string wanted = base_name(model);
   for (std::size_t i = 0; i < dreamsim.specs_.size(); ++i) {
     const auto file = weights_dir / (dreamsim.specs_[i].name + ".safetensors");
     if (!std::filesystem::exists(file)) {
@@ -159,13 +110,21 @@ DreamSim DreamSim::load(const std::string& model, const std::filesystem::path& w
                              "missing DreamSim weights for backbone " + dreamsim.specs_[i].name +
                                  " (scripts/convert_dreamsim.py writes them)");
     }
+    const auto metadata = core::safetensors::File::open(file).metadata();
+    if (const auto converted = metadata.find("dreamsim_model");
+        converted != metadata.end() && converted->second != wanted) {
+      throw core::InputError(core::Location{file.string(), 0, "__metadata__.dreamsim_model"},
+                             "these weights were converted for DreamSim model '" + converted->second +
+                                 "' (its own LoRA), not '" + wanted +
+                                 "'; convert the release of that model into its own folder");
+    }
     diffusion::load_weights(*dreamsim.backbones_[i], {file});
   }
   return dreamsim;
 }
 
 DreamSim DreamSim::random(const std::string& model, std::uint64_t seed) {
-  DreamSim dreamsim("dreamsim-" + model + "-random-seed" + std::to_string(seed), dreamsim_backbones(model));
+  DreamSim dreamsim("dreamsim-" + model + "-random-seed" + std::to_string(seed), model);
   for (std::size_t i = 0; i < dreamsim.backbones_.size(); ++i) {
     diffusion::init_seeded(*dreamsim.backbones_[i], seed + i);
   }
@@ -197,7 +156,10 @@ torch::Tensor DreamSim::embed_pixels(const torch::Tensor& pixels) const {
     const auto mean = torch::tensor({n.mean[0], n.mean[1], n.mean[2]}).view({1, 3, 1, 1});
     const auto std = torch::tensor({n.std[0], n.std[1], n.std[2]}).view({1, 3, 1, 1});
     auto backbone = backbones_[i];  // a holder copy: forward() is not const
-    features.push_back(backbone->forward((pixels - mean) / std));
+    const auto normalised = (pixels - mean) / std;
+    features.push_back(specs_[i].config.feature == Feature::cls_patch
+                           ? packaged_cls_patch(backbone->forward_tokens(normalised))
+                           : backbone->forward(normalised));
   }
   return torch::cat(features, 1);
 }
