@@ -42,7 +42,7 @@ int run_eval(const Arguments& args) {
        "dataset folder giving scene prompts, subjects and class words by story id (for --images)")
       ("model", po::value<std::string>(),
        "DreamSim model [ensemble]: ensemble, dino_vitb16, clip_vitb16, open_clip_vitb16, clip_vitb32, "
-       "open_clip_vitb32, tiny-<name>")
+       "open_clip_vitb32, dinov2_vitb14, synclr_vitb16, dino_vitb16_patch, dinov2_vitb14_patch, tiny-<name>")
       ("weights", po::value<std::string>(),
        "folder of <backbone>.safetensors (scripts/convert_dreamsim.py); empty: random weights, tiny-* only")
       ("clip-model", po::value<std::string>(),
@@ -52,6 +52,10 @@ int run_eval(const Arguments& args) {
       ("aesthetic", "also score the LAION aesthetic predictor (needs --clip-model clip_vitl14 + --aesthetic-weights, "
        "or a tiny-* CLIP model)")
       ("aesthetic-weights", po::value<std::string>(), "LAION aesthetic MLP safetensors (scripts/convert_aesthetic.py)")
+      ("dino-model", po::value<std::string>(),
+       "D&C-DINO model: dinov2_vitb14 (facebook/dinov2-base), tiny-dinov2_vitb14; 'none' = no dnc_dino")
+      ("dino-weights", po::value<std::string>(),
+       "one DINOv2 safetensors file (a Hugging Face model.safetensors, or scripts/convert_dinov2.py's output)")
       ("detector", po::value<std::string>(),
        "detector command giving every image's subject boxes (JSON lines on stdin/stdout, metrics/README.md)")
       ("detector-threshold", po::value<double>(), "detector score threshold [0.4]")
@@ -96,6 +100,9 @@ int run_eval(const Arguments& args) {
   if (values.count("aesthetic-weights")) {
     evaluation_options.aesthetic_weights = values["aesthetic-weights"].as<std::string>();
   }
+  take(values, "dino-model", evaluation_options.dino_model);
+  if (evaluation_options.dino_model == "none") evaluation_options.dino_model.clear();
+  if (values.count("dino-weights")) evaluation_options.dino_weights = values["dino-weights"].as<std::string>();
   take(values, "detector", evaluation_options.detector_command);
   take(values, "detector-threshold", evaluation_options.detector_threshold);
   if (values.count("detector-scope")) {
@@ -114,6 +121,7 @@ int run_eval(const Arguments& args) {
   for (const auto& [flag, file] : {std::pair<const char*, fs::path>{"--clip-weights", evaluation_options.clip_weights},
                                    {"--detections", evaluation_options.detections_file},
                                    {"--aesthetic-weights", evaluation_options.aesthetic_weights},
+                                   {"--dino-weights", evaluation_options.dino_weights},
                                    {"--dataset", evaluation_options.dataset_root}}) {
     if (!file.empty() && !fs::exists(file)) {
       throw core::InputError(core::Location{file.string(), 0, flag}, "not found");
@@ -124,7 +132,7 @@ int run_eval(const Arguments& args) {
     std::cout << nlohmann::json{{"run", run}, {"images", report.images}, {"embedded", report.embedded},
                                 {"values", report.values}, {"summaries", report.summaries},
                                 {"detected_images", report.detected_images}, {"clip_scored", report.clip_scored},
-                                {"aesthetic_scored", report.aesthetic_scored},
+                                {"aesthetic_scored", report.aesthetic_scored}, {"dino_scored", report.dino_scored},
                                 {"notes", report.notes}, {"seconds", report.seconds}}.dump() << "\n";
     return 0;
   }
@@ -144,6 +152,6 @@ int run_eval(const Arguments& args) {
 
 }  // namespace
 
-DSBENCH_COMMAND("eval", "DreamSim / D&C-DS / consistency / CLIP-T metrics for a run or an imported image folder", run_eval);
+DSBENCH_COMMAND("eval", "DreamSim / D&C-DS / D&C-DINO / consistency / CLIP-T metrics for a run or an imported image folder", run_eval);
 
 }  // namespace dsbench::cli

@@ -106,6 +106,12 @@ std::vector<KeySpec> build_table() {
        .must_exist = true,
        .help = "LAION aesthetic predictor safetensors (scripts/convert_aesthetic.py); needs clip_model: clip_vitl14. "
                "Empty: the aesthetic metric is scored only with a tiny clip_model (seeded random MLP)"},
+      {.path = "evaluation.dino_model", .type = kString, .fallback = "tiny-dinov2_vitb14",
+       .help = "D&C-DINO model: dinov2_vitb14 (facebook/dinov2-base); tiny-dinov2_vitb14 = seeded random weights"},
+      {.path = "evaluation.dino_weights", .type = kString, .fallback = "", .path_kind = PathKind::kPath,
+       .must_exist = true,
+       .help = "one DINOv2 safetensors file (Hugging Face Dinov2Model model.safetensors, or "
+               "scripts/convert_dinov2.py's output); empty: dnc_dino is scored only for the tiny model"},
       {.path = "evaluation.clip_text", .type = kString, .fallback = "scene", .allowed = {"scene", "generation"},
        .help = "CLIP-T text: the director's scene prompt, or the prompt the system generated from"},
       {.path = "evaluation.detector", .type = kSection},

@@ -20,6 +20,7 @@
 #include "metrics/aesthetic.h"
 #include "metrics/clip.h"
 #include "metrics/crops.h"
+#include "metrics/dinov2.h"
 #include "metrics/distance.h"
 #include "metrics/dnc.h"
 #include "metrics/dreamsim.h"
@@ -30,33 +31,46 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Weights of another conversion must not share cache rows: the files' sizes are cheap to
-// read and tell conversions apart in practice.
-std::string weights_tag(const std::vector<fs::path>& files) {
-  std::string tag;
-  for (const auto& file : files) {
-    std::error_code ignored;
-    tag += ":" + std::to_string(fs::file_size(file, ignored));
-  }
-  return tag;
+// Cached embeddings follow the weights' bytes: another conversion of the same model (a
+// fixed converter, other LoRA) gets its own cache rows. Digests are memoised in the store,
+// so a re-evaluation does not rehash gigabytes.
+std::string weights_tag(store::Store& store, const std::vector<fs::path>& files) {
+  core::Sha256 combined;
+  for (const auto& file : files) combined.update(store.file_sha256(file));
+  return "-sha256-" + combined.hex_digest().substr(0, 16);
 }
 
-std::string dreamsim_cache_id(const Options& options) {
-  if (options.weights_dir.empty()) {
-    return "dreamsim-" + options.model + "-random-seed" + std::to_string(options.random_seed);
-  }
+std::vector<fs::path> dreamsim_weight_files(const Options& options) {
   std::vector<fs::path> files;
   for (const auto& spec : metrics::dreamsim_backbones(options.model)) {
     files.push_back(options.weights_dir / (spec.name + ".safetensors"));
   }
-  return "dreamsim-" + options.model + weights_tag(files);
+  return files;
 }
 
-std::string clip_cache_id(const Options& options) {
+std::string dreamsim_cache_id(store::Store& store, const Options& options) {
+  if (options.weights_dir.empty()) {
+    return "dreamsim-" + options.model + "-random-seed" + std::to_string(options.random_seed);
+  }
+  for (const auto& file : dreamsim_weight_files(options)) {
+    if (!fs::is_regular_file(file)) {
+      throw core::InputError(core::Location{file.string(), 0, "evaluation.weights"},
+                             "missing DreamSim weights for model " + options.model +
+                                 " (scripts/convert_dreamsim.py writes them)");
+    }
+  }
+  return "dreamsim-" + options.model + weights_tag(store, dreamsim_weight_files(options));
+}
+
+std::string clip_cache_id(store::Store& store, const Options& options) {
   if (options.clip_weights.empty()) {
     return "clip-" + options.clip_model + "-random-seed" + std::to_string(options.random_seed);
   }
-  return "clip-" + options.clip_model + weights_tag({options.clip_weights});
+  if (!fs::is_regular_file(options.clip_weights)) {
+    throw core::InputError(core::Location{options.clip_weights.string(), 0, "evaluation.clip_weights"},
+                           "a CLIP weights file (safetensors; scripts/convert_clip.py writes one)");
+  }
+  return "clip-" + options.clip_model + weights_tag(store, {options.clip_weights});
 }
 
 bool is_tiny(const std::string& model) { return model.starts_with("tiny-"); }
@@ -72,6 +86,22 @@ metrics::DreamSim make_dreamsim(const Options& options) {
     return metrics::DreamSim::random(options.model, options.random_seed);
   }
   return metrics::DreamSim::load(options.model, options.weights_dir);
+}
+
+std::string dino_cache_id(store::Store& store, const Options& options) {
+  if (options.dino_weights.empty()) {
+    return "dinov2-" + options.dino_model + "-random-seed" + std::to_string(options.random_seed);
+  }
+  if (!fs::is_regular_file(options.dino_weights)) {
+    throw core::InputError(core::Location{options.dino_weights.string(), 0, "evaluation.dino_weights"},
+                           "a DINOv2 weights file (safetensors; scripts/convert_dinov2.py writes one)");
+  }
+  return "dinov2-" + options.dino_model + weights_tag(store, {options.dino_weights});
+}
+
+metrics::Dinov2 make_dinov2(const Options& options) {
+  if (options.dino_weights.empty()) return metrics::Dinov2::random(options.dino_model, options.random_seed);
+  return metrics::Dinov2::load(options.dino_model, options.dino_weights);
 }
 
 metrics::Clip make_clip(const Options& options) {
@@ -90,13 +120,14 @@ std::string box_crop_key(const std::string& image_sha, const metrics::Box& box) 
 
 std::string text_key(const std::string& text) { return core::sha256_hex("clip-text-v1:" + text); }
 
-double distance(const Embedding& a, const Embedding& b) { return metrics::dreamsim_distance(a, b); }
-
-Eigen::MatrixXd centred_rows(const std::vector<const Embedding*>& rows) {
+// Embeddings as rows for the D&C score. DreamSim's are mean-centred (its packaged form,
+// so that their cosines are 1 - the distance); MuDI compares DINOv2's raw.
+enum class Rows { centred, raw };
+Eigen::MatrixXd dnc_rows(const std::vector<const Embedding*>& rows, Rows form) {
   Eigen::MatrixXd matrix(static_cast<long>(rows.size()), rows.empty() ? 0 : static_cast<long>(rows.front()->size()));
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (std::size_t d = 0; d < rows[r]->size(); ++d) matrix(long(r), long(d)) = (*rows[r])[d];
-    matrix.row(long(r)).array() -= matrix.row(long(r)).mean();
+    if (form == Rows::centred) matrix.row(long(r)).array() -= matrix.row(long(r)).mean();
   }
   return matrix;
 }
@@ -155,6 +186,24 @@ std::optional<std::string> clip_skip_reason(const Options& options) {
   return std::nullopt;
 }
 
+void check_dino_model(const std::string& model) {
+  const std::string base = is_tiny(model) ? model.substr(5) : model;
+  const auto known = metrics::dinov2_model_names();
+  if (std::find(known.begin(), known.end(), base) != known.end()) return;
+  throw core::InputError(core::Location{"", 0, "evaluation.dino_model"},
+                         "unknown DINOv2 model '" + model + "'; expected dinov2_vitb14 (or tiny-dinov2_vitb14)");
+}
+
+// Whether D&C-DINO can be scored, and if not, why ("" = not asked for).
+std::optional<std::string> dino_skip_reason(const Options& options) {
+  if (options.dino_model.empty()) return std::string();
+  if (options.dino_weights.empty() && !is_tiny(options.dino_model) && !options.allow_random_full_size) {
+    return "dnc_dino not scored: no weights for DINOv2 model '" + options.dino_model +
+           "' (evaluation.dino_weights / --dino-weights FILE)";
+  }
+  return std::nullopt;
+}
+
 // Whether the aesthetic score can be scored, and if not, why ("" = not asked for).
 std::optional<std::string> aesthetic_skip_reason(const Options& options) {
   if (!options.aesthetic) return std::string();
@@ -200,6 +249,8 @@ Options options_from_config(const nlohmann::json& resolved) {
   options.detector_timeout_s = detector.value("timeout_s", options.detector_timeout_s);
   options.detect_masked_images = detector.value("scope", std::string("all")) == "all";
   options.aesthetic_weights = evaluation.value("aesthetic_weights", std::string());
+  options.dino_model = evaluation.value("dino_model", std::string());
+  options.dino_weights = evaluation.value("dino_weights", std::string());
   options.threads = section("model").value("threads", 0);
   // CLIP-T and the aesthetic score need a network of their own: a config that lists
   // neither does not pay for it.
@@ -208,6 +259,7 @@ Options options_from_config(const nlohmann::json& resolved) {
     options.aesthetic = lists("aesthetic");
     options.clip_text_metric = lists("clip_t");
     if (!lists("clip_t") && !options.aesthetic) options.clip_model.clear();
+    if (!lists("dnc_dino")) options.dino_model.clear();
   }
   return options;
 }
@@ -222,18 +274,20 @@ class RunScorer {
       : store_(store), run_(run), options_(options), report_(report), info_(store.get_run(run)),
         reader_(info_.output_dir), stories_(group_artifacts(store.artifacts_of_run(run))),
         facts_(gather_facts(store, run, options.dataset_root)),
-        embeddings_(store, dreamsim_cache_id(options), metrics::kDreamSimPreprocessingVersion, options.batch_size,
+        embeddings_(store, dreamsim_cache_id(store, options), metrics::kDreamSimPreprocessingVersion, options.batch_size,
                     [this] { return dreamsim_embedder(); }),
-        clip_images_(store, score_clip() ? clip_cache_id(options) : "", metrics::kClipPreprocessingVersion,
+        clip_images_(store, score_clip() ? clip_cache_id(store, options) : "", metrics::kClipPreprocessingVersion,
                      options.batch_size, [this] { return clip_image_embedder(); }),
+        dino_crops_(store, score_dino() ? dino_cache_id(store, options) : "", metrics::kDinov2PreprocessingVersion,
+                    options.batch_size, [this] { return dino_embedder(); }),
         keys_(stories_.size()) {}
 
   void run() {
     find_mask_boxes();
     find_detected_boxes();
     for (std::size_t i = 0; i < stories_.size(); ++i) plan_story(i);
-    report_.images = embeddings_.size() + clip_images_.size();
-    report_.embedded = embeddings_.compute() + clip_images_.compute();
+    report_.images = embeddings_.size() + clip_images_.size() + dino_crops_.size();
+    report_.embedded = embeddings_.compute() + clip_images_.compute() + dino_crops_.compute();
     embed_texts();
     for (std::size_t i = 0; i < stories_.size(); ++i) score_story(i);
     store_.put_metric_values(run_, values_);
@@ -247,6 +301,8 @@ class RunScorer {
   bool score_clip() const { return !clip_skip_reason(options_).has_value(); }
   bool score_clip_t() const { return score_clip() && options_.clip_text_metric; }
   bool score_aesthetic() const { return !aesthetic_skip_reason(options_).has_value(); }
+  bool score_dino() const { return !dino_skip_reason(options_).has_value(); }
+  static double distance(const Embedding& a, const Embedding& b) { return metrics::dreamsim_distance(a, b); }
   const core::Image& read(const store::ArtifactRow& row) { return reader_.read(row); }
   std::function<const core::Image&(const store::ArtifactRow&)> reader() {
     return [this](const store::ArtifactRow& row) -> const core::Image& { return read(row); };
@@ -261,6 +317,10 @@ class RunScorer {
 
   Embeddings::Embed dreamsim_embedder() const {
     auto model = std::make_shared<metrics::DreamSim>(make_dreamsim(options_));
+    return [model](const std::vector<core::Image>& images) { return model->embed_pixels(model->preprocess(images)); };
+  }
+  Embeddings::Embed dino_embedder() const {
+    auto model = std::make_shared<metrics::Dinov2>(make_dinov2(options_));
     return [model](const std::vector<core::Image>& images) { return model->embed_pixels(model->preprocess(images)); };
   }
   const metrics::AestheticPredictor& aesthetic_predictor() {
@@ -340,16 +400,21 @@ class RunScorer {
     embeddings_.add({row.sha256, [this, row] { return read(row); }});
     return row.sha256;
   }
+  // A crop is embedded by DreamSim and, for D&C-DINO, by DINOv2 under the same key.
+  void add_crop(Request request) {
+    if (score_dino()) dino_crops_.add(request);
+    embeddings_.add(std::move(request));
+  }
   std::string crop_of_box(const store::ArtifactRow& row, const metrics::Box& box) {
     const std::string key = box_crop_key(row.sha256, box);
-    embeddings_.add({key, [this, row, box] { return metrics::white_padded_square_crop(read(row), box); }});
+    add_crop({key, [this, row, box] { return metrics::white_padded_square_crop(read(row), box); }});
     return key;
   }
   std::optional<std::string> crop_of_mask(const store::ArtifactRow& row, const store::ArtifactRow& mask) {
     const auto box = mask_boxes_.at(mask.sha256);
     if (!box) return std::nullopt;
     const std::string key = mask_crop_key(row.sha256, mask.sha256);
-    embeddings_.add({key, [this, row, box] { return metrics::white_padded_square_crop(read(row), *box); }});
+    add_crop({key, [this, row, box] { return metrics::white_padded_square_crop(read(row), *box); }});
     return key;
   }
 
@@ -366,6 +431,7 @@ class RunScorer {
         cropped = crop_of_mask(portrait, mask->second);
       }
       keys.portrait_crop[s] = cropped.value_or(keys.portrait[s]);
+      if (!cropped && score_dino()) dino_crops_.add({portrait.sha256, [this, portrait] { return read(portrait); }});
     }
     for (const auto& [n, scene] : story.scenes) {
       if (!scene.image) continue;
@@ -420,7 +486,7 @@ class RunScorer {
       }
     }
     if (texts.empty()) return;
-    const std::string model_id = clip_cache_id(options_), version = "clip-text-77-v1";
+    const std::string model_id = clip_cache_id(store_, options_), version = "clip-text-77-v1";
     const auto cached = store_.get_embeddings(keys, model_id, version);
     std::vector<std::string> missing;
     for (std::size_t t = 0; t < texts.size(); ++t) {
@@ -507,11 +573,14 @@ class RunScorer {
                    StoryScoring& scoring) {
     const auto& keys = keys_[i];
     std::vector<double> detected_distances, strict_distances;
-    std::vector<Eigen::MatrixXd> references;
+    std::vector<Eigen::MatrixXd> references, dino_references;
     nlohmann::json subject_extra = nlohmann::json::object();
     for (const int s : subjects) {
       const auto& portrait_crop = embeddings_.get(keys.portrait_crop.at(s));
-      references.push_back(centred_rows({&portrait_crop}));
+      references.push_back(dnc_rows({&portrait_crop}, Rows::centred));
+      if (score_dino()) {
+        dino_references.push_back(dnc_rows({&dino_crops_.get(keys.portrait_crop.at(s))}, Rows::raw));
+      }
       const auto& scene_crop = crops.subject.at(s);
       if (!scene_crop) {
         strict_distances.push_back(1.0);
@@ -530,10 +599,17 @@ class RunScorer {
         {{"boxes", crops.source}}, scoring);
     put(i, n, "dnc_ds_subject_strict", mean_of(strict_distances), subject_extra, scoring);
     if (!detected_distances.empty()) put(i, n, "dnc_ds_subject", mean_of(detected_distances), subject_extra, scoring);
-    const double dnc = detections.size() == subjects.size()
-                           ? metrics::dnc_score(centred_rows(detections), references)
-                           : 0.0;  // MuDI: a missing or extra detection scores 0
+    const bool counted = detections.size() == subjects.size();  // MuDI: a missing or extra detection scores 0
+    const double dnc = counted ? metrics::dnc_score(dnc_rows(detections, Rows::centred), references) : 0.0;
     put(i, n, "dnc_ds", dnc, {{"boxes", crops.source}, {"detections", detections.size()}}, scoring);
+    if (score_dino()) {
+      std::vector<const Embedding*> dino_detections;
+      for (const auto& key : crops.all) dino_detections.push_back(&dino_crops_.get(key));
+      // MuDI's D&C-DINO compares raw DINOv2 features by cosine (no centring).
+      const double dino = counted ? metrics::dnc_score(dnc_rows(dino_detections, Rows::raw), dino_references) : 0.0;
+      put(i, n, "dnc_dino", dino, {{"boxes", crops.source}, {"detections", dino_detections.size()}}, scoring);
+      ++report_.dino_scored;
+    }
   }
 
   void score_story(std::size_t i) {
@@ -598,7 +674,7 @@ class RunScorer {
   RunFacts facts_;
   std::map<std::string, std::optional<metrics::Box>> mask_boxes_;
   std::map<Key, Detected> detected_portraits_, detected_scenes_;
-  Embeddings embeddings_, clip_images_;
+  Embeddings embeddings_, clip_images_, dino_crops_;
   std::shared_ptr<metrics::Clip> clip_;
   std::unique_ptr<metrics::AestheticPredictor> aesthetic_;
   std::vector<StoryKeys> keys_;
@@ -614,6 +690,7 @@ Report evaluate_run(store::Store& store, store::RunId run, const Options& option
   store.get_run(run);                          // unknown run: InputError before any work
   metrics::dreamsim_backbones(options.model);  // unknown model: likewise
   if (!options.clip_model.empty()) check_clip_model(options.clip_model);
+  if (!options.dino_model.empty()) check_dino_model(options.dino_model);
   check_aesthetic(options);
   if (options.clip_text != "scene" && options.clip_text != "generation") {
     throw core::InputError(core::Location{"", 0, "evaluation.clip_text"},
@@ -625,6 +702,7 @@ Report evaluate_run(store::Store& store, store::RunId run, const Options& option
     report.notes.push_back(*skip);
   }
   if (const auto skip = aesthetic_skip_reason(options); skip && !skip->empty()) report.notes.push_back(*skip);
+  if (const auto skip = dino_skip_reason(options); skip && !skip->empty()) report.notes.push_back(*skip);
   RunScorer(store, run, options, report).run();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

@@ -22,6 +22,8 @@
 //                             portrait crops
 //                             (detector: every box above threshold; a count other than
 //                             the subjects' scores 0)
+//   dnc_dino                  (higher is better) the same score with DINOv2 mean-token
+//                             embeddings (MuDI's D&C-DINO), cosine of the raw features
 //   dnc_ds_subject            per detected subject: scene crop vs portrait crop, mean
 //   dnc_ds_subject_strict     same, an undetected subject counting as distance 1
 //   detection_rate            (higher is better) detected subjects / subjects looked for
@@ -77,6 +79,12 @@ struct Options {
   std::filesystem::path aesthetic_weights;
   bool clip_text_metric = true;        // false: the CLIP model serves the aesthetic score only
 
+  // D&C-DINO (metric dnc_dino): the MuDI score of the same crops with DINOv2 mean-token
+  // embeddings. Empty dino_model: not scored; a full-size model without dino_weights is
+  // skipped with a note in Report::notes.
+  std::string dino_model;              // metrics::dinov2_model_names() entry or tiny-<name>
+  std::filesystem::path dino_weights;  // one safetensors file (Hugging Face or torch.hub keys)
+
   // Subject boxes for images without stored masks.
   std::string detector_command;        // JSON-lines filter (metrics/detections.h); empty = none
   double detector_threshold = 0.4;
@@ -95,6 +103,7 @@ struct Report {
   std::size_t detected_images = 0;   // images whose boxes came from a detector or file
   std::size_t clip_scored = 0;       // scenes with a CLIP-T value
   std::size_t aesthetic_scored = 0;  // scenes with an aesthetic value
+  std::size_t dino_scored = 0;       // scenes with a dnc_dino value
   std::vector<std::string> notes;    // what was skipped and why
   double seconds = 0.0;
 };

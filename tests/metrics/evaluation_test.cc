@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "core/image.h"
 #include "harness/evaluation/evaluation.h"
+#include "metrics/dinov2.h"
 #include "metrics/distance.h"
 #include "metrics/dreamsim.h"
 #include "tests/metrics/constructed_images.h"
@@ -124,6 +125,57 @@ TEST_F(EvaluationTest, SameCropVersusDifferentOneOrdersAsExpectedAndMatchesHandV
   EXPECT_EQ(second.embedded, 0u);
   EXPECT_EQ(second.values, report.values);
   EXPECT_DOUBLE_EQ(value(store, run, "scene_consistency", -1), before);
+}
+
+TEST_F(EvaluationTest, DncDinoScoresTheSameCropsWithDinov2MeanTokens) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "external");
+  Options options = options_;
+  options.dino_model = "tiny-dinov2_vitb14";
+  const auto report = evaluate_run(store, run, options);
+  // DINOv2 embeds the portrait crop and the 3 detected scene crops, nothing whole.
+  EXPECT_EQ(report.images, 1u + 1u + 4u + 3u + 4u);
+  EXPECT_EQ(report.dino_scored, 4u);
+  // By hand, one subject: S_DC = [cos(scene crop, portrait crop)], S_GT = [1], so the
+  // score is that cosine of the raw DINOv2 features (MuDI does not centre them).
+  const auto model = metrics::Dinov2::random("tiny-dinov2_vitb14", 7);
+  const auto e = model.embed_pixels(model.preprocess({object(0), object(3)}));
+  const double cosine = torch::cosine_similarity(e[0], e[1], 0).item<double>();
+  ASSERT_LT(cosine, 1.0 - 1e-4);
+  EXPECT_NEAR(value(store, run, "dnc_dino", 0), 1.0, 1e-6);
+  EXPECT_NEAR(value(store, run, "dnc_dino", 1), 1.0, 1e-6);
+  EXPECT_NEAR(value(store, run, "dnc_dino", 2), cosine, 1e-5);
+  EXPECT_EQ(value(store, run, "dnc_dino", 3), 0.0);  // undetected
+  EXPECT_NEAR(value(store, run, "dnc_dino", -1), (1.0 + 1.0 + cosine + 0.0) / 4.0, 1e-5);
+  // Its own cache rows: a second evaluation embeds nothing.
+  EXPECT_EQ(evaluate_run(store, run, options).embedded, 0u);
+
+  // A full-size model without weights is skipped with a note; an unknown one is refused.
+  options.dino_model = "dinov2_vitb14";
+  const auto skipped = evaluate_run(store, run, options);
+  ASSERT_EQ(skipped.notes.size(), 1u);
+  EXPECT_NE(skipped.notes[0].find("dnc_dino"), std::string::npos);
+  EXPECT_EQ(skipped.dino_scored, 0u);
+  options.dino_model = "dinov2_vitg14";
+  EXPECT_THROW(evaluate_run(store, run, options), core::InputError);
+}
+
+TEST_F(EvaluationTest, PatchModelsScoreWithTheirPackagedEmbeddings) {
+  auto store = store::Store::open(root_ / "store.sqlite");
+  const auto run = import_images(store, root_ / "images", "external");
+  Options options = options_;
+  options.model = "tiny-dino_vitb16_patch";
+  evaluate_run(store, run, options);
+  const auto model = metrics::DreamSim::random("tiny-dino_vitb16_patch", 7);
+  const auto e = model.embed({object(0), object(3)}).contiguous();
+  const std::span<const float> a{e[0].data_ptr<float>(), 64}, b{e[1].data_ptr<float>(), 64};
+  // Per-token normalisation leaves both halves zero-mean: the packaged distance is the
+  // plain cosine distance of these embeddings.
+  const double d = metrics::dreamsim_distance(a, b, metrics::DistanceForm::uncentred);
+  ASSERT_GT(d, 1e-4);
+  EXPECT_NEAR(metrics::dreamsim_distance(a, b), d, 1e-9);
+  EXPECT_NEAR(value(store, run, "dnc_ds_subject", 2), d, 1e-5);
+  EXPECT_NEAR(value(store, run, "dnc_ds", 2), 1.0 - d, 1e-5);
 }
 
 TEST_F(EvaluationTest, OfficialDreamStoryLayoutImports) {
