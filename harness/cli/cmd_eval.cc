@@ -143,7 +143,7 @@ int run_eval(const Arguments& args) {
   for (const auto& note : report.notes) std::cout << "  note: " << note << "\n";
   for (const auto& summary : store.metric_summaries(run)) {
     if (summary.group_kind != "all") continue;
-    std::cout << "  " << std::left << std::setw(16) << summary.system << std::setw(26) << summary.metric
+    std::cout << "  " << std::left << std::setw(22) << summary.system << " " << std::setw(26) << summary.metric
               << " n=" << summary.n << "  mean " << std::setprecision(4) << summary.mean << "  95% CI ["
               << summary.ci_low << ", " << summary.ci_high << "]\n";
   }
