@@ -1,15 +1,32 @@
 #!/usr/bin/python3
 """Converts a DINOv2 ViT-B/14 checkpoint into the one safetensors file dsbench's D&C-DINO
-loads (evaluation.dino_weights / dsbench eval --dino-weights), keeping its layout:
-  torch.hub   dinov2_vitb14_pretrain.pth: cls_token, pos_embed, mask_token, patch_embed.*,
-              blocks.N.{norm1,attn.qkv,attn.proj,ls1.gamma,norm2,mlp.fc1,mlp.fc2,ls2.gamma}, norm.*
-  Hugging Face facebook/dinov2-base pytorch_model.bin: embeddings.*, encoder.layer.N.*,
-              layernorm.* (a "dinov2." prefix is stripped). The hub's model.safetensors
-              needs no conversion: dsbench reads it as it is.
-Shapes are checked against the file's own width, depth and patch (ViT-B/14: 768, 12, 14).
-Run with Debian's /usr/bin/python3 (torch). Usage:
-  convert_dinov2.py --input FILE --out dinov2_vitb14.safetensors
-  convert_dinov2.py --self-test
+loads (metrics/dinov2.h: Dinov2::load detects the layout from the keys, so the input's
+layout is kept).
+
+Run with a Python that has torch (Debian: /usr/bin/python3). Inputs:
+  torch.hub     dinov2_vitb14_pretrain.pth (facebookresearch/dinov2, a plain state dict):
+                cls_token [1,1,768], pos_embed [1,1370,768] (37x37 grid + CLS, as stored),
+                mask_token [1,768], patch_embed.proj.weight [768,3,14,14] and .bias,
+                blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.{weight,bias},
+                blocks.N.ls1.gamma, blocks.N.ls2.gamma, norm.weight/bias (N < 12)
+  Hugging Face  pytorch_model.bin of facebook/dinov2-base (Dinov2Model; a "dinov2." prefix,
+                as in Dinov2ForImageClassification, is stripped): embeddings.{cls_token,
+                mask_token, position_embeddings, patch_embeddings.projection.{weight,bias}},
+                encoder.layer.N.{norm1, norm2, attention.attention.{query,key,value},
+                attention.output.dense, mlp.fc1, mlp.fc2}.{weight,bias},
+                encoder.layer.N.layer_scale1.lambda1, layer_scale2.lambda1, layernorm.*.
+                The hub's model.safetensors needs no conversion: dsbench reads it as is.
+Every key above must be present with its ViT-B/14 shape (width 768, 12 blocks, patch 14;
+the 12 heads are not visible in the weights); mask_token is optional, other keys are listed
+and dropped, register tokens (the *_reg models) are refused.
+Output: float32 safetensors, keys sorted, metadata {"format": "dsbench-dinov2",
+"layout": "hub" | "hf"}.
+
+Usage:
+  convert_dinov2.py --input dinov2_vitb14_pretrain.pth --out dinov2_vitb14.safetensors
+  convert_dinov2.py --input pytorch_model.bin --out dinov2_vitb14.safetensors
+  convert_dinov2.py --self-test       (synthetic checkpoints of both layouts)
+Then: dsbench eval RUN --dino-model dinov2_vitb14 --dino-weights dinov2_vitb14.safetensors
 """
 import argparse
 import os
@@ -20,106 +37,166 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
 from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
+from convert_dreamsim import DINOV2, expect_exit, expected_shapes, load_any, read_metadata  # noqa: E402
 
-HUB_BLOCK = ["norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",
-             "ls1.gamma", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight",
-             "mlp.fc2.bias", "ls2.gamma"]
-HF_BLOCK = ["norm1.weight", "norm1.bias", "attention.attention.query.weight", "attention.attention.query.bias",
-            "attention.attention.key.weight", "attention.attention.key.bias", "attention.attention.value.weight",
-            "attention.attention.value.bias", "attention.output.dense.weight", "attention.output.dense.bias",
-            "layer_scale1.lambda1", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
-            "mlp.fc2.weight", "mlp.fc2.bias", "layer_scale2.lambda1"]
+HF_PREFIX = "dinov2."
 
 
-def expected(layout, width, depth, patch, tokens):
-    hidden = 4 * width
-    if layout == "hub":
-        shapes = {"cls_token": (1, 1, width), "pos_embed": (1, tokens, width), "mask_token": (1, width),
-                  "patch_embed.proj.weight": (width, 3, patch, patch), "patch_embed.proj.bias": (width,),
-                  "norm.weight": (width,), "norm.bias": (width,)}
-        block, prefix = HUB_BLOCK, "blocks.{}."
-    else:
-        shapes = {"embeddings.cls_token": (1, 1, width), "embeddings.position_embeddings": (1, tokens, width),
-                  "embeddings.mask_token": (1, width),
-                  "embeddings.patch_embeddings.projection.weight": (width, 3, patch, patch),
-                  "embeddings.patch_embeddings.projection.bias": (width,),
-                  "layernorm.weight": (width,), "layernorm.bias": (width,)}
-        block, prefix = HF_BLOCK, "encoder.layer.{}."
-    for i in range(depth):
-        for key in block:
-            out = 3 * width if key in ("attn.qkv.weight", "attn.qkv.bias") else \
-                hidden if key.startswith("mlp.fc1") else width
-            shape = (out,) if key.endswith(("bias", "gamma", "lambda1")) or "norm" in key else \
-                (out, hidden if key.startswith("mlp.fc2") else width)
-            shapes[prefix.format(i) + key] = shape
+def hf_shapes(arch):
+    """{key: shape} of a Hugging Face Dinov2Model."""
+    w, hidden = arch.width, 4 * arch.width
+    shapes = {"embeddings.cls_token": (1, 1, w), "embeddings.position_embeddings": (1, 1 + arch.grid * arch.grid, w),
+              "embeddings.patch_embeddings.projection.weight": (w, 3, arch.patch, arch.patch),
+              "embeddings.patch_embeddings.projection.bias": (w,), "layernorm.weight": (w,), "layernorm.bias": (w,)}
+    for i in range(arch.depth):
+        layer = f"encoder.layer.{i}."
+        for part, shape in {"norm1": (w,), "norm2": (w,), "attention.attention.query": (w, w),
+                            "attention.attention.key": (w, w), "attention.attention.value": (w, w),
+                            "attention.output.dense": (w, w), "mlp.fc1": (hidden, w), "mlp.fc2": (w, hidden)}.items():
+            shapes[f"{layer}{part}.weight"] = shape
+            shapes[f"{layer}{part}.bias"] = shape[:1]
+        shapes[layer + "layer_scale1.lambda1"] = (w,)
+        shapes[layer + "layer_scale2.lambda1"] = (w,)
     return shapes
 
 
-def convert(path, out):
-    sd = read_safetensors(path, {"F32", "F16", "BF16"}) if path.endswith(".safetensors") else \
-        torch.load(path, map_location="cpu")
-    sd = dict(sd.get("state_dict", sd)) if isinstance(sd, dict) else sys.exit(f"{path}: not a state dict")
-    sd = {(k[len("dinov2."):] if k.startswith("dinov2.") else k): v.detach().to(torch.float32)
-          for k, v in sd.items() if torch.is_tensor(v)}
-    layout = "hf" if "embeddings.cls_token" in sd else "hub" if "cls_token" in sd else None
-    if layout is None:
-        sys.exit(f"{path}: neither the torch.hub (cls_token) nor the Hugging Face (embeddings.cls_token) layout")
-    cls, pos, conv = (("cls_token", "pos_embed", "patch_embed.proj.weight") if layout == "hub" else
-                      ("embeddings.cls_token", "embeddings.position_embeddings",
-                       "embeddings.patch_embeddings.projection.weight"))
-    for key in (pos, conv):
-        if key not in sd:
-            sys.exit(f"{path}: missing key {key}")
-    width, tokens, patch = sd[cls].numel(), sd[pos].shape[-2], sd[conv].shape[-1]
-    block = "blocks." if layout == "hub" else "encoder.layer."
-    depth = 1 + max(int(k[len(block):].split(".")[0]) for k in sd if k.startswith(block))
-    shapes = expected(layout, width, depth, patch, tokens)
+def read_state_dict(path):
+    loaded = load_any(path)
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict):
+        sys.exit(f"{path}: expected a state dict, found {type(loaded).__name__}")
+    return {k[len(HF_PREFIX):] if k.startswith(HF_PREFIX) else k: v for k, v in loaded.items() if torch.is_tensor(v)}
+
+
+def detect_layout(sd, path):
+    if "embeddings.cls_token" in sd:
+        return "hf"
+    if "cls_token" in sd:
+        return "hub"
+    sys.exit(f"{path}: neither the Hugging Face Dinov2Model layout (embeddings.cls_token, encoder.layer.N.*) "
+             "nor the torch.hub layout (cls_token, blocks.N.*)")
+
+
+def checked(sd, layout, path, arch):
+    """The expected keys of sd as float32, shapes checked; mask_token kept when present."""
+    if "register_tokens" in sd or "embeddings.register_tokens" in sd:
+        sys.exit(f"{path}: register tokens present (a DINOv2 with registers); dsbench has none")
+    shapes = hf_shapes(arch) if layout == "hf" else expected_shapes(arch)
+    mask = "embeddings.mask_token" if layout == "hf" else "mask_token"
+    if mask in sd:
+        shapes[mask] = (1, arch.width)
+    out = {}
     for key, shape in shapes.items():
         if key not in sd:
             sys.exit(f"{path}: missing key {key} ({layout} layout)")
         if tuple(sd[key].shape) != shape:
-            sys.exit(f"{path}: {key} has shape {list(sd[key].shape)}, expected {list(shape)}")
-    extra = sorted(set(sd) - set(shapes))
-    if extra:
-        sys.exit(f"{path}: unexpected keys {extra[:5]} ({len(extra)}); register tokens are not supported")
-    write_safetensors(out, {k: sd[k] for k in shapes}, metadata={"format": "dsbench-dinov2", "layout": layout})
-    print(f"{path}: {layout} layout, width {width}, depth {depth}, patch {patch} -> {out}")
-    return layout
+            sys.exit(f"{path}: {key} has shape {list(sd[key].shape)}, expected {list(shape)} ({layout} layout)")
+        out[key] = sd[key].detach().to(torch.float32).contiguous()
+    dropped = sorted(set(sd) - set(out))
+    if dropped:
+        print(f"{path}: ignoring {len(dropped)} keys that are not DINOv2 weights (e.g. {dropped[:3]})", file=sys.stderr)
+    return out
+
+
+def convert(path, out_path, arch=DINOV2):
+    sd = read_state_dict(path)
+    layout = detect_layout(sd, path)
+    print(f"{path}: {'Hugging Face Dinov2Model' if layout == 'hf' else 'torch.hub dinov2'} layout ({layout})")
+    tensors = checked(sd, layout, path, arch)
+    write_safetensors(out_path, tensors, metadata={"format": "dsbench-dinov2", "layout": layout})
+    print(f"{len(tensors)} tensors -> {out_path}")
+
+
+# ---------------------------------------------------------------------------- self-test
+
+def to_hf(hub, arch):
+    """The Hugging Face names of hub weights (qkv split into query, key, value)."""
+    w = arch.width
+    hf = {"embeddings.cls_token": hub["cls_token"], "embeddings.mask_token": hub["mask_token"],
+          "embeddings.position_embeddings": hub["pos_embed"],
+          "embeddings.patch_embeddings.projection.weight": hub["patch_embed.proj.weight"],
+          "embeddings.patch_embeddings.projection.bias": hub["patch_embed.proj.bias"],
+          "layernorm.weight": hub["norm.weight"], "layernorm.bias": hub["norm.bias"]}
+    for i in range(arch.depth):
+        ours, theirs = f"blocks.{i}.", f"encoder.layer.{i}."
+        renamed = {"norm1": "norm1", "norm2": "norm2", "attn.proj": "attention.output.dense",
+                   "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2"}
+        for mine, name in renamed.items():
+            for kind in ("weight", "bias"):
+                hf[f"{theirs}{name}.{kind}"] = hub[f"{ours}{mine}.{kind}"]
+        for row, part in enumerate(("query", "key", "value")):
+            for kind in ("weight", "bias"):
+                hf[f"{theirs}attention.attention.{part}.{kind}"] = hub[f"{ours}attn.qkv.{kind}"][row * w:(row + 1) * w]
+        hf[theirs + "layer_scale1.lambda1"] = hub[ours + "ls1.gamma"]
+        hf[theirs + "layer_scale2.lambda1"] = hub[ours + "ls2.gamma"]
+    return hf
+
+
+def check_output(path, expected, layout):
+    converted = read_safetensors(path, {"F32"})
+    assert sorted(converted) == sorted(expected), sorted(set(converted) ^ set(expected))
+    for key, value in expected.items():
+        assert converted[key].shape == value.shape and torch.allclose(converted[key], value.float()), key
+    metadata, keys = read_metadata(path)
+    assert metadata == {"format": "dsbench-dinov2", "layout": layout}, metadata
+    assert keys == sorted(keys)
 
 
 def self_test():
-    gen = torch.Generator().manual_seed(3)
+    """Tiny ViT-B/14-shaped weights (width 8, depth 2, grid 3) in both layouts."""
+    gen = torch.Generator().manual_seed(7)
+    arch = DINOV2._replace(width=8, depth=2, grid=3)
+    hub = {k: torch.randn(*shape, generator=gen, dtype=torch.float64) for k, shape in expected_shapes(arch).items()}
+    hub["mask_token"] = torch.randn(1, 8, generator=gen, dtype=torch.float64)
+    hf = {k: v.clone() for k, v in to_hf(hub, arch).items()}
     with tempfile.TemporaryDirectory() as tmp:
-        for layout in ("hub", "hf"):
-            sd = {k: torch.randn(*s, generator=gen) for k, s in expected(layout, 8, 2, 14, 5).items()}
-            prefixed = {("dinov2." + k if layout == "hf" else k): v for k, v in sd.items()}
-            torch.save(prefixed, os.path.join(tmp, layout + ".bin"))
-            out = os.path.join(tmp, layout + ".safetensors")
-            assert convert(os.path.join(tmp, layout + ".bin"), out) == layout
-            converted = read_safetensors(out, {"F32"})
-            assert sorted(converted) == sorted(sd) and all(torch.equal(converted[k], sd[k]) for k in sd)
-            broken = dict(sd)
-            missing = "blocks.1.ls2.gamma" if layout == "hub" else "encoder.layer.1.layer_scale2.lambda1"
-            del broken[missing]
-            torch.save(broken, os.path.join(tmp, "broken.bin"))
-            try:
-                convert(os.path.join(tmp, "broken.bin"), os.path.join(tmp, "x.safetensors"))
-                raise AssertionError("missing key not reported")
-            except SystemExit as error:
-                assert missing in str(error), error
+        path = lambda name: os.path.join(tmp, name)  # noqa: E731
+        torch.save(hub, path("dinov2_vitb14_pretrain.pth"))
+        convert(path("dinov2_vitb14_pretrain.pth"), path("hub.safetensors"), arch)
+        check_output(path("hub.safetensors"), hub, "hub")
+        without_mask = {k: v for k, v in hub.items() if k != "mask_token"}
+        torch.save(without_mask, path("no_mask.pth"))
+        convert(path("no_mask.pth"), path("no_mask.safetensors"), arch)
+        check_output(path("no_mask.safetensors"), without_mask, "hub")
+        print("hub layout: converted, float32, mask_token optional")
+
+        prefixed = {HF_PREFIX + k: v.half() for k, v in hf.items()}
+        prefixed["classifier.weight"] = torch.zeros(2, 16)
+        torch.save(prefixed, path("pytorch_model.bin"))
+        convert(path("pytorch_model.bin"), path("hf.safetensors"), arch)
+        check_output(path("hf.safetensors"), {k: v.half() for k, v in hf.items()}, "hf")
+        print("hf layout: dinov2. stripped, classifier dropped, float16 -> float32")
+
+        broken = dict(hf)
+        del broken["encoder.layer.1.layer_scale2.lambda1"]
+        torch.save(broken, path("missing.bin"))
+        expect_exit(lambda: convert(path("missing.bin"), path("x.safetensors"), arch),
+                    "missing.bin", "encoder.layer.1.layer_scale2.lambda1")
+        torch.save(dict(hub, pos_embed=torch.zeros(1, 5, 8)), path("shape.pth"))
+        expect_exit(lambda: convert(path("shape.pth"), path("x.safetensors"), arch), "shape.pth", "pos_embed")
+        torch.save(dict(hub, register_tokens=torch.zeros(1, 4, 8)), path("reg.pth"))
+        expect_exit(lambda: convert(path("reg.pth"), path("x.safetensors"), arch), "reg.pth", "register")
+        torch.save({"visual.cls_token": hub["cls_token"]}, path("other.pth"))
+        expect_exit(lambda: convert(path("other.pth"), path("x.safetensors"), arch), "other.pth", "neither")
+        # Real runs check ViT-B/14's own sizes: the tiny file is refused.
+        expect_exit(lambda: convert(path("dinov2_vitb14_pretrain.pth"), path("x.safetensors")),
+                    "cls_token", "[1, 1, 768]")
+        assert not os.path.exists(path("x.safetensors"))
+        print("missing key, wrong shape, register tokens, unknown layout, wrong size: refused")
     print("self-test passed")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input")
-    parser.add_argument("--out")
+    parser.add_argument("--input", help="dinov2_vitb14_pretrain.pth, pytorch_model.bin or a .safetensors")
+    parser.add_argument("--out", help="output .safetensors file")
     parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()
     if args.self_test:
         return self_test()
     if not args.input or not args.out:
-        parser.error("--input and --out are required")
+        parser.error("give --input FILE --out FILE.safetensors (or --self-test)")
     convert(args.input, args.out)
 
 
